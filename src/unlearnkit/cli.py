@@ -1,0 +1,136 @@
+"""The ``unlearnkit`` command. Every subcommand has ``--help``.
+
+User errors (:class:`UnlearnkitError`) print one line, ``error: ...``, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from typing import Callable
+
+from unlearnkit import __version__
+from unlearnkit.errors import UnlearnkitError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _quiet() -> None:
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="YAML config file (presets in configs/)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides, e.g. finetune.epochs=30")
+
+
+# ---------------------------------------------------------------------------------------------
+# data / models
+
+
+def cmd_data_build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from unlearnkit.config import BuildConfig, load_config
+    from unlearnkit.data import fictitious
+
+    cfg = load_config(BuildConfig, args.config, args.overrides).data
+    if args.out:
+        out = Path(args.out)
+        fictitious.write(fictitious.generate(cfg), out)
+    else:
+        out = fictitious.build(cfg, force=args.force)
+    _say(f"embedded fictitious-facts data: {out}")
+    if args.verbose:
+        from unlearnkit.io import read_json
+
+        for k, v in read_json(out / "meta.json")["sizes"].items():
+            _say(f"  {k:<24} {v:>5} records")
+    return 0
+
+
+def cmd_models_build(args: argparse.Namespace) -> int:
+    from unlearnkit.config import BuildConfig, load_config
+    from unlearnkit.models.build import build_models
+    from unlearnkit.results.tables import models_report
+
+    cfg = load_config(BuildConfig, args.config, args.overrides)
+    ms = build_models(cfg, force=args.force, say=_say)
+    _say("")
+    _say(models_report(ms))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="unlearnkit", description="Run machine-unlearning methods and evaluate them reliably.")
+    p.add_argument("--version", action="version", version=f"unlearnkit {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    data = sub.add_parser("data", help="build the embedded fictitious-facts benchmark")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
+    db = dsub.add_parser("build", help="generate the embedded benchmark (TOFU layout) under $UNLEARNKIT_HOME")
+    _add_config_args(db)
+    db.add_argument("--out", metavar="DIR", help="write the files to DIR instead of the cache")
+    db.add_argument("--force", action="store_true", help="regenerate even if cached")
+    db.add_argument("-v", "--verbose", action="store_true", help="print the split sizes")
+    db.set_defaults(func=cmd_data_build)
+    data.set_defaults(func=lambda a: _need_action(data))
+
+    models = sub.add_parser("models", help="build the embedded base / original / reference models")
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION")
+    mb = msub.add_parser("build", help="build (or reuse) data, tokenizer, base, original θ_o and reference θ_r")
+    _add_config_args(mb)
+    mb.add_argument("--force", action="store_true", help="rebuild even if cached")
+    mb.set_defaults(func=cmd_models_build)
+    models.set_defaults(func=lambda a: _need_action(models))
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return p
+
+
+def _need_action(p: argparse.ArgumentParser) -> int:
+    p.print_help()
+    return 2
+
+
+# Other modules add subcommands here: each entry is ``register(subparsers)``.
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    _quiet()
+    try:
+        return int(args.func(args) or 0)
+    except UnlearnkitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished results are kept; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Tokenised QA data sets and seeded loaders."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from unlearnkit.data.prompts import Encoded, collate, encode_pair
+
+
+class EncodedDataset(Dataset):
+    def __init__(self, items: Sequence[Encoded]) -> None:
+        self.items = list(items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> Encoded:
+        return self.items[i]
+
+
+def encode_records(tokenizer, records: Sequence[dict], question_key: str = "question",
+                   answer_key: str = "answer", max_length: int | None = None) -> list[Encoded]:
+    return [encode_pair(tokenizer, r[question_key], r[answer_key], max_length) for r in records]
+
+
+def make_loader(items: Sequence[Encoded], batch_size: int, pad_id: int, shuffle: bool = True,
+                seed: int = 0) -> DataLoader:
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return DataLoader(
+        EncodedDataset(items), batch_size=batch_size, shuffle=shuffle, generator=g,
+        collate_fn=lambda b: collate(b, pad_id),
+    )
+
+
+def sft_loss(model, batch) -> tuple[torch.Tensor, dict[str, float]]:
+    """Mean NLL over answer tokens (labels are -100 on prompt and padding)."""
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+    return out.loss, {}

@@ -1,0 +1,49 @@
+"""Batched greedy generation (left padding; stops once every sequence has emitted EOS)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from unlearnkit.data.prompts import encode_prompt
+
+
+@torch.no_grad()
+def generate_ids(model, tokenizer, prompts: Sequence[list[int]], max_new_tokens: int = 200,
+                 batch_size: int = 64) -> list[list[int]]:
+    """Greedy continuations of token-id prompts, cut after the first EOS (EOS excluded)."""
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    device = next(model.parameters()).device
+    out: list[list[int]] = []
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # fewer pads per batch
+    results: dict[int, list[int]] = {}
+    for s in range(0, len(order), batch_size):
+        idx = order[s : s + batch_size]
+        n = max(len(prompts[i]) for i in idx)
+        ids = torch.full((len(idx), n), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), n), dtype=torch.long)
+        for row, i in enumerate(idx):
+            p = prompts[i]
+            ids[row, n - len(p) :] = torch.tensor(p)
+            mask[row, n - len(p) :] = 1
+        gen = model.generate(
+            input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
+            max_new_tokens=max_new_tokens, eos_token_id=eos, pad_token_id=pad,
+            num_beams=1, top_p=None, top_k=None, temperature=None,
+        )[:, n:].tolist()
+        for row, i in enumerate(idx):
+            seq = gen[row]
+            if eos in seq:
+                seq = seq[: seq.index(eos)]
+            results[i] = seq
+    out = [results[i] for i in range(len(prompts))]
+    return out
+
+
+def generate_answers(model, tokenizer, questions: Sequence[str], max_new_tokens: int = 200,
+                     batch_size: int = 64) -> list[str]:
+    """Greedy answers to questions, formatted with the model family's prompt format."""
+    prompts = [encode_prompt(tokenizer, q) for q in questions]
+    ids = generate_ids(model, tokenizer, prompts, max_new_tokens, batch_size)
+    return [tokenizer.decode(x, skip_special_tokens=True).strip() for x in ids]

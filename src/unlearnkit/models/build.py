@@ -1,0 +1,150 @@
+"""Build the embedded benchmark's models: tokenizer → base → original θ_o → reference θ_r.
+
+- **tokenizer**: byte-level BPE trained on the benchmark's text;
+- **base**: a tiny Llama trained from scratch on the utility facts (``real_authors`` and
+  ``world_facts``), standing for a pretrained model's general knowledge;
+- **original θ_o**: base fine-tuned on ``full``;
+- **reference θ_r**: base fine-tuned on ``retainXX`` with the same recipe, one per forget split.
+
+With ``replay_utility`` (default on) the fine-tuning stage also replays the utility facts, as a
+pretrained model would keep its general knowledge through a short fine-tune; θ_o and θ_r use
+the same recipe, so the comparison stays fair.
+
+Every artefact is cached under ``$UNLEARNKIT_HOME/models/<kind>-<hash>``, where the hash covers
+everything that determines it (data config, model config, recipe, seed and the parent's hash):
+a second build reuses it. Directories appear atomically, so a killed build leaves no half model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from unlearnkit import __version__
+from unlearnkit.config import BuildConfig, TrainRecipe
+from unlearnkit.data import fictitious
+from unlearnkit.data.tofu import RETAIN_OF, QASource
+from unlearnkit.engine.data import encode_records, make_loader, sft_loss
+from unlearnkit.engine.generate import generate_answers
+from unlearnkit.engine.train import train_loop
+from unlearnkit.io import atomic_dir, atomic_write_json, content_hash, home, read_json
+from unlearnkit.models.lm import build_tiny_llama, load_model, load_tokenizer, save_model
+from unlearnkit.models.tokenizer import train_tokenizer
+
+META = "unlearnkit.json"
+UTILITY_SPLITS = ("real_authors", "world_facts")
+
+
+@dataclass
+class ModelSet:
+    """Where the built benchmark lives."""
+
+    data_dir: Path
+    tokenizer: Path
+    base: Path
+    original: Path
+    references: dict[str, Path] = field(default_factory=dict)  # forget split → θ_r
+
+    def reference_for(self, forget: str) -> Path:
+        return self.references[forget]
+
+    def meta(self, path: Path) -> dict:
+        return read_json(path / META)
+
+
+def _cached(kind: str, key: dict, make: Callable[[Path], dict], force: bool, say: Callable[[str], None]) -> Path:
+    final = home() / "models" / f"{kind}-{content_hash(key)}"
+    if (final / META).is_file() and not force:
+        say(f"{kind:<22} cached   {final}")
+        return final
+    t0 = time.perf_counter()
+    with atomic_dir(final) as tmp:
+        info = make(tmp)
+        info.update({"kind": kind, "key": key, "unlearnkit_version": __version__,
+                     "build_seconds": round(time.perf_counter() - t0, 2)})
+        atomic_write_json(tmp / META, info)
+    say(f"{kind:<22} built    {final}  ({time.perf_counter() - t0:.1f}s)")
+    return final
+
+
+def exact_match_rate(model, tokenizer, records: list[dict], max_new_tokens: int = 64) -> float:
+    """Fraction of records whose greedy answer equals the ground-truth answer exactly."""
+    answers = generate_answers(model, tokenizer, [r["question"] for r in records], max_new_tokens)
+    return sum(a == r["answer"].strip() for a, r in zip(answers, records)) / len(records)
+
+
+def _sft(model, tokenizer, records: list[dict], recipe: TrainRecipe, desc: str):
+    loader = make_loader(encode_records(tokenizer, records), recipe.batch_size, tokenizer.pad_token_id,
+                         shuffle=True, seed=recipe.seed)
+    torch.manual_seed(recipe.seed)
+    return train_loop(model, loader, sft_loss, lr=recipe.lr, epochs=recipe.epochs, grad_accum=recipe.grad_accum,
+                      weight_decay=recipe.weight_decay, warmup_ratio=recipe.warmup_ratio,
+                      max_grad_norm=recipe.max_grad_norm, schedule=recipe.schedule, desc=desc)
+
+
+def _log_summary(log) -> dict:
+    return {"steps": len(log.steps), "final_loss": log.steps[-1]["loss"] if log.steps else None,
+            "train_seconds": round(log.wall_time, 2)}
+
+
+def build_models(cfg: BuildConfig | None = None, force: bool = False,
+                 say: Callable[[str], None] = lambda s: None) -> ModelSet:
+    """Build (or reuse) the data, tokenizer, base, original and reference models."""
+    cfg = cfg or BuildConfig()
+    data_dir = fictitious.build(cfg.data, force=force)
+    say(f"{'data':<22} ready    {data_dir}")
+    src = QASource(data_dir)
+    utility = [r for s in UTILITY_SPLITS for r in src.split(s)]
+
+    tok_key = {"data": fictitious.data_hash(cfg.data), "vocab_size": cfg.model.vocab_size}
+
+    def make_tok(d: Path) -> dict:
+        texts = ["Question: Answer:"]
+        for split in ("full", "holdout10", "real_authors_perturbed", "world_facts_perturbed"):
+            for r in src.split(split):
+                texts += [r["question"], r["answer"], r.get("paraphrased_question", ""),
+                          r.get("paraphrased_answer", ""), *r.get("perturbed_answer", [])]
+        texts += src.refusals
+        train_tokenizer(texts, cfg.model.vocab_size).save_pretrained(d)
+        return {"role": "tokenizer"}
+
+    tok_dir = _cached("tokenizer", tok_key, make_tok, force, say)
+    tokenizer = load_tokenizer(tok_dir)
+
+    base_key = {"tokenizer": tok_key, "model": cfg.model.model_dump(), "recipe": cfg.base.model_dump()}
+
+    def make_base(d: Path) -> dict:
+        model = build_tiny_llama(cfg.model, tokenizer, cfg.base.seed)
+        log = _sft(model, tokenizer, utility, cfg.base, "base")
+        save_model(model, tokenizer, d)
+        return {"role": "base", "trained_on": list(UTILITY_SPLITS), "train": _log_summary(log),
+                "report": {"utility_exact_match": exact_match_rate(model, tokenizer, utility)}}
+
+    base_dir = _cached("base", base_key, make_base, force, say)
+
+    def finetune(split: str, role: str, report_splits: dict[str, str]) -> Path:
+        key = {"base": base_key, "split": split, "recipe": cfg.finetune.model_dump(), "replay": cfg.replay_utility}
+
+        def make(d: Path) -> dict:
+            model, _ = load_model(base_dir)
+            records = src.split(split) + (utility if cfg.replay_utility else [])
+            log = _sft(model, tokenizer, records, cfg.finetune, role)
+            save_model(model, tokenizer, d)
+            report = {f"{name}_exact_match": exact_match_rate(model, tokenizer, src.split(s))
+                      for name, s in report_splits.items()}
+            report["utility_exact_match"] = exact_match_rate(model, tokenizer, utility)
+            return {"role": role, "trained_on": split, "train": _log_summary(log), "report": report}
+
+        kind = "original" if role == "original" else f"reference-{split}"
+        return _cached(kind, key, make, force, say)
+
+    original = finetune("full", "original", {"full": "full", **{f: f for f in cfg.forget_splits}})
+    refs = {
+        f: finetune(RETAIN_OF[f], "reference", {RETAIN_OF[f]: RETAIN_OF[f], f: f})
+        for f in cfg.forget_splits
+    }
+    return ModelSet(data_dir=data_dir, tokenizer=tok_dir, base=base_dir, original=original, references=refs)

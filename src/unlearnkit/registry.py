@@ -1,0 +1,52 @@
+"""A name → object registry. Duplicate names raise; unknown names suggest close matches."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Callable, Generic, Iterator, TypeVar
+
+from unlearnkit.errors import UnlearnkitError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def deco(obj: T) -> T:
+            self.add(name, obj)
+            return obj
+
+        return deco
+
+    def add(self, name: str, obj: T) -> None:
+        key = name.lower()
+        if key in self._items:
+            raise ValueError(f"{self.kind} {name!r} is registered twice")
+        self._items[key] = obj
+
+    def get(self, name: str) -> T:
+        key = name.lower()
+        if key not in self._items:
+            raise UnlearnkitError(self.unknown_message(name))
+        return self._items[key]
+
+    def unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(name.lower(), list(self._items), n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        return f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._items))}."
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._items))
+
+    def items(self) -> list[tuple[str, T]]:
+        return sorted(self._items.items())
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -1,0 +1,36 @@
+"""Plain-text tables for the terminal (and markdown-compatible)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+def fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if v != v:  # NaN
+            return "nan"
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4) -> str:
+    cells = [[fmt(c, digits) for c in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    line = lambda r: "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"  # noqa: E731
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(list(headers)), sep, *(line(r) for r in cells)])
+
+
+def models_report(ms) -> str:
+    """Exact-reproduction rates of the built models (greedy decoding)."""
+    rows = []
+    for path in [ms.base, ms.original, *ms.references.values()]:
+        meta = ms.meta(path)
+        for k, v in meta.get("report", {}).items():
+            rows.append([meta["kind"], k.replace("_exact_match", ""), 100 * v, meta["train"]["train_seconds"]])
+    table = format_table(["model", "split", "exact answers %", "train s"], rows, digits=1)
+    return "Greedy answers that reproduce the ground truth exactly:\n" + table
