@@ -116,14 +116,27 @@ _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["run", "vision"]:
+        return _guarded(lambda: _run_vision(argv[2:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    return _guarded(lambda: args.func(args))
+
+
+def _run_vision(argv: list[str]) -> int:
+    from unlearnkit.vision_run import main as vision_main
+
+    return vision_main(argv)
+
+
+def _guarded(fn: Callable[[], int | None]) -> int:
     _quiet()
     try:
-        return int(args.func(args) or 0)
+        return int(fn() or 0)
     except UnlearnkitError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
