@@ -1,0 +1,118 @@
+"""Membership-inference scores, their AUC and PrivLeak (SPEC §2.2).
+
+Every per-sample score is oriented so that HIGHER = MORE MEMBER-LIKE (members = forget split,
+non-members = holdout split), and :func:`mia_auc` labels members 1, so AUC > 0.5 means members
+look more like members than non-members do.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+
+from unlearnkit.errors import UnlearnkitError
+from unlearnkit.metrics._convert import as_1d_float, as_float, to_numpy
+
+MIA_ORIENTATION = (
+    "MIA scores: higher = more member-like; AUC labels members (forget split) 1 and non-members "
+    "(holdout split) 0, so AUC > 0.5 means members look more like members, 0.5 = indistinguishable"
+)
+
+_DEFAULT_EPS = 1e-8
+
+
+def mia_loss_score(logprobs: Any) -> float:
+    """LOSS attack: −mean NLL = mean_i log p_i; ``logprobs``: (n,) answer-token log-probs."""
+    lp = as_1d_float(logprobs, "logprobs")  # (n,)
+    return float(lp.mean())
+
+
+def mia_zlib_score(logprobs: Any, text: str) -> float:
+    """ZLib attack: −(NLL sum / len(zlib.compress(text.encode("utf-8")))) = Σ_i log p_i / zlib bytes."""
+    lp = as_1d_float(logprobs, "logprobs")  # (n,)
+    if not isinstance(text, str):
+        raise UnlearnkitError(f"text must be the decoded answer string, got {type(text).__name__}")
+    return float(lp.sum()) / len(zlib.compress(text.encode("utf-8")))
+
+
+def _min_k_count(n: int, k: float) -> int:
+    if not 0.0 < k <= 1.0:
+        raise UnlearnkitError(f"k must be a fraction in (0, 1] (e.g. 0.4 for Min-40%), got {k}")
+    return max(1, int(k * n))
+
+
+def mia_min_k_score(logprobs: Any, k: float = 0.4) -> float:
+    """Min-K% attack: mean of the lowest max(1, int(k·n)) token log-probs (as TOFU/MUSE code does)."""
+    lp = as_1d_float(logprobs, "logprobs")  # (n,)
+    m = _min_k_count(lp.size, float(k))
+    return float(np.sort(lp)[:m].mean())
+
+
+def mia_min_k_plus_plus_score(z_scores: Any, k: float = 0.4) -> float:
+    """Min-K%++ attack: Min-K% over standardised token scores z_i (see :func:`min_k_plus_plus_token_scores`)."""
+    z = as_1d_float(z_scores, "z_scores")  # (n,)
+    m = _min_k_count(z.size, float(k))
+    return float(np.sort(z)[:m].mean())
+
+
+def min_k_plus_plus_token_scores(logprobs: Any, mu: Any, sigma: Any, eps: float = _DEFAULT_EPS) -> np.ndarray:
+    """Standardise token log-probs: z_i = (log p_i − μ_i) / max(σ_i, eps).
+
+    μ_i = E_{v~π}[log π(v)] and σ_i = sqrt(E_{v~π}[(log π(v))²] − μ_i²) over the vocabulary at
+    position i (see :func:`min_k_plus_plus_moments`). All three inputs are (n,). The floor ``eps``
+    only matters for a (near-)deterministic position where σ_i ≈ 0.
+    """
+    lp = as_1d_float(logprobs, "logprobs")  # (n,)
+    m = as_1d_float(mu, "mu")  # (n,)
+    s = as_1d_float(sigma, "sigma")  # (n,)
+    if not lp.shape == m.shape == s.shape:
+        raise UnlearnkitError(f"logprobs, mu and sigma must have the same length, got {lp.size}, {m.size}, {s.size}")
+    if (s < 0).any():
+        raise UnlearnkitError("sigma must be a standard deviation (≥ 0), not a variance or a log")
+    return (lp - m) / np.maximum(s, eps)
+
+
+def min_k_plus_plus_moments(vocab_logprobs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """μ_i and σ_i of log π over the vocabulary, from log-softmax rows (n, vocab) → ((n,), (n,)).
+
+    Reference helper for tests and cross-checks; the engine computes the same on the device.
+    Zero-probability entries (log π = −inf) contribute 0 to both expectations.
+    """
+    lv = to_numpy(vocab_logprobs).astype(np.float64)  # (n, vocab)
+    if lv.ndim != 2 or lv.size == 0:
+        raise UnlearnkitError(f"vocab_logprobs must be log-softmax rows of shape (n, vocab), got {lv.shape}")
+    p = np.exp(lv)  # (n, vocab); exp(−inf) = 0
+    lv0 = np.where(np.isfinite(lv), lv, 0.0)  # (n, vocab); avoids 0 · (−inf) = NaN
+    mu = (p * lv0).sum(axis=1)  # (n,)
+    second = (p * lv0**2).sum(axis=1)  # (n,)
+    sigma = np.sqrt(np.maximum(second - mu**2, 0.0))  # (n,)
+    return mu, sigma
+
+
+def mia_auc(member_scores: Any, nonmember_scores: Any) -> float:
+    """ROC AUC with members labelled 1: ``sklearn.metrics.roc_auc_score``; see :data:`MIA_ORIENTATION`."""
+    mem = as_1d_float(member_scores, "member_scores", allow_empty=True)  # (members,)
+    non = as_1d_float(nonmember_scores, "nonmember_scores", allow_empty=True)  # (nonmembers,)
+    if mem.size == 0 or non.size == 0:
+        side = "member (forget split)" if mem.size == 0 else "non-member (holdout split)"
+        raise UnlearnkitError(f"MIA AUC needs scores on both sides: the {side} scores are empty")
+    from sklearn.metrics import roc_auc_score  # lazy: keep `import unlearnkit.metrics` light
+
+    labels = np.concatenate([np.ones(mem.size), np.zeros(non.size)])
+    return float(roc_auc_score(labels, np.concatenate([mem, non])))
+
+
+def privleak(auc_model: Any, auc_reference: Any) -> float:
+    """PrivLeak = (AUC(θ_u) − AUC(θ_r)) / AUC(θ_r) × 100; ≈ 0 ideal, > 0 under-, < 0 over-unlearning."""
+    u = as_float(auc_model, "auc_model")
+    r = as_float(auc_reference, "auc_reference")
+    for name, v in (("auc_model", u), ("auc_reference", r)):
+        if not 0.0 <= v <= 1.0:
+            raise UnlearnkitError(f"{name} must be an AUC in [0, 1], got {v}")
+    if r == 0.0:
+        raise UnlearnkitError(
+            "privleak is undefined when the reference AUC is 0: check the reference model's MIA scores"
+        )
+    return (u - r) / r * 100.0
