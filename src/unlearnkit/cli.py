@@ -25,6 +25,7 @@ def _quiet() -> None:
         import transformers
 
         transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
     except ImportError:  # pragma: no cover
         pass
 
