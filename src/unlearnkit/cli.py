@@ -77,6 +77,30 @@ def cmd_models_build(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# eval
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from unlearnkit.config import load_config
+    from unlearnkit.engine.evaluate import EvalConfig
+    from unlearnkit.engine.lm_eval import evaluate_paths
+    from unlearnkit.results.tables import eval_table
+
+    cfg = load_config(EvalConfig, args.config, [*args.overrides, f"forget={args.forget}"])
+    out = Path(args.out) if args.out else None
+    res, out = evaluate_paths(
+        model=args.model, benchmark=args.benchmark, data=args.data, reference=args.reference,
+        no_reference=args.no_reference, cfg=cfg, out=out, dtype=args.dtype, say=_say,
+    )
+    _say("")
+    _say(eval_table(res))
+    _say(f"\nresults: {out / 'results.json'}  (per-sample values: {out / 'per_sample.jsonl'})")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,6 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
     mb.add_argument("--force", action="store_true", help="rebuild even if cached")
     mb.set_defaults(func=cmd_models_build)
     models.set_defaults(func=lambda a: _need_action(models))
+
+    ev = sub.add_parser("eval", help="evaluate a model on the fictitious-facts benchmark (SPEC §2.2 metrics)")
+    ev.add_argument("--model", required=True, metavar="PATH", help="model directory or hub name (with its tokenizer)")
+    ev.add_argument("--benchmark", choices=["embedded", "tofu"], default="embedded",
+                    help="embedded: the built-in fictitious-facts set; tofu: TOFU data (--data or the hub)")
+    ev.add_argument("--data", metavar="PATH", help="TOFU-format data directory (default: embedded build, or locuslab/TOFU)")
+    ev.add_argument("--forget", default="forget10", help="forget01 | forget05 | forget10 (default forget10)")
+    ev.add_argument("--reference", metavar="PATH", help="retrained reference θ_r for FQ and PrivLeak "
+                    "(embedded default: the built θ_r)")
+    ev.add_argument("--no-reference", action="store_true", help="skip FQ and PrivLeak explicitly")
+    ev.add_argument("--out", metavar="DIR", help="output directory (default: $UNLEARNKIT_HOME/runs/eval-<time>)")
+    ev.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
+                    help="auto: bfloat16 on a GPU that supports it, else float32")
+    _add_config_args(ev)
+    ev.set_defaults(func=cmd_eval)
 
     for register in _EXTRA_COMMANDS:
         register(sub)

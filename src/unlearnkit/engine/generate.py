@@ -47,3 +47,37 @@ def generate_answers(model, tokenizer, questions: Sequence[str], max_new_tokens:
     prompts = [encode_prompt(tokenizer, q) for q in questions]
     ids = generate_ids(model, tokenizer, prompts, max_new_tokens, batch_size)
     return [tokenizer.decode(x, skip_special_tokens=True).strip() for x in ids]
+
+
+@torch.no_grad()
+def extraction_strength_by_generation(model, tokenizer, question: str, answer: str) -> float:
+    """ES computed by greedy decoding, independently of the teacher-forced pass.
+
+    For every prefix length k = 0..n−1 of the answer tokens y (EOS included), decode n−k
+    tokens greedily from prompt + y_≤k; k* is the smallest k whose rollout reproduces
+    y_{k+1..n}, or n if none does. ES = 1 − k*/n. Used as a cross-check of
+    :func:`unlearnkit.metrics.extraction_strength` on teacher-forced argmax flags.
+    """
+    from unlearnkit.data.prompts import encode_answer
+
+    prompt = encode_prompt(tokenizer, question)
+    ans = encode_answer(tokenizer, answer)
+    n = len(ans)
+    pad = tokenizer.pad_token_id
+    device = next(model.parameters()).device
+    seqs = [prompt + ans[:k] for k in range(n)]
+    width = max(len(s) for s in seqs)
+    ids = torch.full((n, width), pad, dtype=torch.long)
+    mask = torch.zeros((n, width), dtype=torch.long)
+    for k, s in enumerate(seqs):
+        ids[k, width - len(s) :] = torch.tensor(s)
+        mask[k, width - len(s) :] = 1
+    gen = model.generate(
+        input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False, max_new_tokens=n,
+        min_new_tokens=n, eos_token_id=None, pad_token_id=pad, num_beams=1, top_p=None, top_k=None,
+        temperature=None,
+    )[:, width:].tolist()
+    for k in range(n):
+        if gen[k][: n - k] == ans[k:]:
+            return 1.0 - k / n
+    return 0.0

@@ -34,3 +34,16 @@ def models_report(ms) -> str:
             rows.append([meta["kind"], k.replace("_exact_match", ""), 100 * v, meta["train"]["train_seconds"]])
     table = format_table(["model", "split", "exact answers %", "train s"], rows, digits=1)
     return "Greedy answers that reproduce the ground truth exactly:\n" + table
+
+
+def _arrow(hib: bool | None) -> str:
+    return "↑" if hib else ("↓" if hib is False else "–")
+
+
+def eval_table(res) -> str:
+    """All aggregates of one evaluation: metric, value, n, direction; then the compositions."""
+    rows = [[k, a.value, a.n, _arrow(a.higher_is_better)] for k, a in res.aggregates.items()]
+    lines = [format_table(["metric", "value", "n", "better"], rows)]
+    for k, note in res.notes.items():
+        lines.append(f"{k}: {note}")
+    return "\n".join(lines)

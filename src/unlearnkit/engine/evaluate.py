@@ -1,0 +1,344 @@
+"""Evaluate a language model on the fictitious-facts benchmark (SPEC §2.2).
+
+The plan: for each evaluation role (forget, retain, holdout, real_authors, world_facts) and
+each (question, answer) *variant* the metrics need, one batched teacher-forced pass; one batched
+greedy generation per role for ROUGE-L. Passes and generations are cached on disk per
+(model fingerprint, eval set, variant), so re-evaluating a model costs nothing and a reference
+model is evaluated once for all the methods compared against it.
+
+Variants:
+  ``qa``    question → answer            ES-exact, EM, probability, MIA scores
+  ``pqa``   paraphrased question → answer ES-perturb
+  ``qpa``   question → paraphrased answer truth ratio (numerator), paraphrased probability
+  ``qpert`` question → each perturbed answer  truth ratio (denominator), normalised probability
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from unlearnkit.config import StrictModel
+from unlearnkit.data.tofu import HOLDOUT_OF, QASource
+from unlearnkit.engine.generate import generate_answers
+from unlearnkit.engine.passes import TokenStats, teacher_forced_pass
+from unlearnkit.errors import UnlearnkitError
+from unlearnkit.io import atomic_write_json, canonical_json, home, read_json
+from unlearnkit import metrics as M
+
+ENGINE_VERSION = 1  # bump when pass or generation semantics change (invalidates caches)
+
+Role = Literal["forget", "retain", "holdout", "ra", "wf"]
+ROLE_TITLES = {"forget": "forget", "retain": "retain", "holdout": "holdout", "ra": "real_authors", "wf": "world_facts"}
+
+
+class EvalConfig(StrictModel):
+    forget: Literal["forget01", "forget05", "forget10"] = "forget10"
+    batch_size: int = Field(32, ge=1)
+    generation_batch_size: int = Field(64, ge=1)
+    max_new_tokens: int = Field(200, ge=1, description="greedy generation length cap for ROUGE-L (SPEC: 200)")
+    min_k: float = Field(0.4, gt=0, le=1, description="fraction k of Min-K% / Min-K%++")
+    cache: bool = True
+
+
+def eval_sets(forget: str) -> dict[Role, str]:
+    return {
+        "forget": f"{forget}_perturbed",
+        "retain": "retain_perturbed",
+        "holdout": HOLDOUT_OF[forget],
+        "ra": "real_authors_perturbed",
+        "wf": "world_facts_perturbed",
+    }
+
+
+# Which variants each role needs, and whether it is generated for ROUGE.
+VARIANTS: dict[Role, tuple[str, ...]] = {
+    "forget": ("qa", "pqa", "qpa", "qpert"),
+    "retain": ("qa", "pqa", "qpa", "qpert"),
+    "holdout": ("qa",),
+    "ra": ("qa", "qpert"),
+    "wf": ("qa", "qpert"),
+}
+GENERATE: tuple[Role, ...] = ("forget", "retain", "ra", "wf")
+SET_FIELDS: dict[Role, tuple[str, ...]] = {
+    "forget": ("question", "answer", "paraphrased_question", "paraphrased_answer", "perturbed_answer"),
+    "retain": ("question", "answer", "paraphrased_question", "paraphrased_answer", "perturbed_answer"),
+    "holdout": ("question", "answer"),
+    "ra": ("question", "answer", "perturbed_answer"),
+    "wf": ("question", "answer", "perturbed_answer"),
+}
+
+
+def variant_pairs(records: list[dict], variant: str) -> list[tuple[str, str]]:
+    if variant == "qa":
+        return [(r["question"], r["answer"]) for r in records]
+    if variant == "pqa":
+        return [(r["paraphrased_question"], r["answer"]) for r in records]
+    if variant == "qpa":
+        return [(r["question"], r["paraphrased_answer"]) for r in records]
+    if variant == "qpert":
+        return [(r["question"], w) for r in records for w in r["perturbed_answer"]]
+    raise ValueError(variant)
+
+
+def records_hash(records: list[dict]) -> str:
+    return hashlib.sha256(canonical_json(records).encode()).hexdigest()[:16]
+
+
+def state_fingerprint(model) -> str:
+    """Content hash of an in-memory model's tensors (for models not saved to disk)."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class PassCache:
+    """Teacher-forced passes and generations on disk, keyed by model and eval set."""
+
+    def __init__(self, model_id: str | None, enabled: bool = True) -> None:
+        self.dir = home() / "cache" / "eval" / model_id if (model_id and enabled) else None
+
+    def _key(self, *parts: Any) -> str:
+        return hashlib.sha256(canonical_json([ENGINE_VERSION, *parts]).encode()).hexdigest()[:20]
+
+    def stats(self, rec_hash: str, variant: str, compute: Callable[[], TokenStats]) -> TokenStats:
+        if self.dir is None:
+            return compute()
+        path = self.dir / f"pass-{self._key(rec_hash, variant)}.npz"
+        if path.is_file():
+            return TokenStats.load(path)
+        st = compute()
+        st.save(path)
+        return st
+
+    def generations(self, rec_hash: str, max_new: int, compute: Callable[[], list[str]]) -> list[str]:
+        if self.dir is None:
+            return compute()
+        path = self.dir / f"gen-{self._key(rec_hash, max_new)}.json"
+        if path.is_file():
+            return read_json(path)
+        out = compute()
+        atomic_write_json(path, out, indent=None)
+        return out
+
+
+@dataclass
+class EvalResult:
+    """Per-sample values and aggregates of one model on one forget setting."""
+
+    forget: str
+    per_sample: dict[str, dict[str, list]] = field(default_factory=dict)  # role → metric → values
+    aggregates: dict[str, M.Aggregate] = field(default_factory=dict)  # "role.metric" → Aggregate
+    generations: dict[str, list[str]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def value(self, key: str) -> float:
+        return self.aggregates[key].value
+
+    def get(self, key: str, default: float | None = None) -> float | None:
+        a = self.aggregates.get(key)
+        return a.value if a is not None else default
+
+    def add(self, key: str, value: float, n: int, hib: bool | None) -> None:
+        self.aggregates[key] = M.Aggregate(value=float(value), n=int(n), higher_is_better=hib, name=key)
+
+    def to_json(self) -> dict:
+        return {
+            "forget": self.forget,
+            "aggregates": {k: {"value": a.value, "n": a.n, "higher_is_better": a.higher_is_better}
+                           for k, a in self.aggregates.items()},
+            "notes": self.notes,
+        }
+
+    def per_sample_rows(self) -> list[dict]:
+        rows = []
+        for role, metrics in self.per_sample.items():
+            n = len(next(iter(metrics.values()))) if metrics else 0
+            for i in range(n):
+                row = {"role": role, "index": i}
+                row.update({k: v[i] for k, v in metrics.items()})
+                if role in self.generations:
+                    row["generation"] = self.generations[role][i]
+                rows.append(row)
+        return rows
+
+    @classmethod
+    def from_json(cls, agg: dict, rows: list[dict]) -> "EvalResult":
+        res = cls(forget=agg["forget"], notes=agg.get("notes", {}))
+        for k, a in agg["aggregates"].items():
+            res.add(k, a["value"], a["n"], a["higher_is_better"])
+        for row in rows:
+            role = row["role"]
+            ps = res.per_sample.setdefault(role, {})
+            for k, v in row.items():
+                if k in ("role", "index"):
+                    continue
+                if k == "generation":
+                    res.generations.setdefault(role, []).append(v)
+                else:
+                    ps.setdefault(k, []).append(v)
+        return res
+
+
+def _group_means(stats: TokenStats, sizes: list[int]) -> list[np.ndarray]:
+    means = stats.mean_logprob()
+    out, s = [], 0
+    for g in sizes:
+        out.append(means[s : s + g])
+        s += g
+    return out
+
+
+def evaluate(model, tokenizer, source: QASource, cfg: EvalConfig | None = None, model_id: str | None = None,
+             progress: Callable[[str], None] | None = None) -> EvalResult:
+    """Run every pass the metrics need (cached) and compute per-sample values and aggregates.
+
+    FQ and PrivLeak need the reference model's result: add them with :func:`compare_to_reference`.
+    """
+    cfg = cfg or EvalConfig()
+    cache = PassCache(model_id, cfg.cache)
+    sets = eval_sets(cfg.forget)
+    res = EvalResult(forget=cfg.forget)
+    stats: dict[tuple[str, str], TokenStats] = {}
+    records: dict[str, list[dict]] = {}
+    for role, split in sets.items():
+        recs = source.split(split, fields=SET_FIELDS[role])
+        records[role] = recs
+        rh = records_hash(recs)
+        for variant in VARIANTS[role]:
+            if progress:
+                progress(f"pass {role}/{variant}")
+            pairs = variant_pairs(recs, variant)
+            stats[(role, variant)] = cache.stats(
+                rh, variant, lambda p=pairs: teacher_forced_pass(model, tokenizer, p, cfg.batch_size))
+        if role in GENERATE:
+            if progress:
+                progress(f"generate {role}")
+            qs = [r["question"] for r in recs]
+            res.generations[role] = cache.generations(
+                rh, cfg.max_new_tokens,
+                lambda q=qs: generate_answers(model, tokenizer, q, cfg.max_new_tokens, cfg.generation_batch_size))
+    _compute_metrics(res, records, stats, cfg)
+    return res
+
+
+def _compute_metrics(res: EvalResult, records: dict[str, list[dict]], stats: dict, cfg: EvalConfig) -> None:
+    hib = M.higher_is_better
+    for role in ("forget", "retain"):
+        qa, pqa, qpa, qpert = (stats[(role, v)] for v in ("qa", "pqa", "qpa", "qpert"))
+        recs = records[role]
+        n = len(recs)
+        on_forget = role == "forget"
+        pert_means = _group_means(qpert, [len(r["perturbed_answer"]) for r in recs])
+        para_means = qpa.mean_logprob()
+        ps = {
+            "es_exact": [M.extraction_strength(qa.corrects(i)) for i in range(n)],
+            "es_perturb": [M.extraction_strength(pqa.corrects(i)) for i in range(n)],
+            "em": [M.exact_memorization(qa.corrects(i)) for i in range(n)],
+            "prob": [M.probability(qa.logprobs(i)) for i in range(n)],
+            "para_prob": [M.probability(qpa.logprobs(i)) for i in range(n)],
+            "truth_ratio": [M.truth_ratio(para_means[i], pert_means[i]) for i in range(n)],
+            "rouge": M.rouge_l_recall_batch(res.generations[role], [r["answer"] for r in recs]),
+        }
+        res.per_sample[role] = ps
+        es_dir = False if on_forget else True
+        res.add(f"{role}.es_exact", np.mean(ps["es_exact"]), n, es_dir)
+        res.add(f"{role}.es_perturb", np.mean(ps["es_perturb"]), n, es_dir)
+        res.add(f"{role}.em", np.mean(ps["em"]), n, es_dir)
+        res.add(f"{role}.prob", np.mean(ps["prob"]), n, hib("probability", on_forget))
+        res.add(f"{role}.para_prob", np.mean(ps["para_prob"]), n, hib("probability", on_forget))
+        res.add(f"{role}.rouge", np.mean(ps["rouge"]), n, hib("rouge_l_recall", on_forget))
+        if on_forget:
+            res.add("forget.truth_ratio", M.truth_ratio_forget(ps["truth_ratio"]), n, True)
+            res.add("forget.truth_ratio_true_better", M.truth_ratio_retain(ps["truth_ratio"]), n, False)
+        else:
+            res.add("retain.truth_ratio", M.truth_ratio_retain(ps["truth_ratio"]), n, True)
+
+    for role in ("ra", "wf"):
+        qa, qpert = stats[(role, "qa")], stats[(role, "qpert")]
+        recs = records[role]
+        n = len(recs)
+        means = qa.mean_logprob()
+        pert_means = _group_means(qpert, [len(r["perturbed_answer"]) for r in recs])
+        ps = {
+            "norm_prob": [M.normalized_probability(means[i], pert_means[i]) for i in range(n)],
+            "truth_ratio": [M.truth_ratio(means[i], pert_means[i]) for i in range(n)],
+            "rouge": M.rouge_l_recall_batch(res.generations[role], [r["answer"] for r in recs]),
+        }
+        res.per_sample[role] = ps
+        res.add(f"{role}.norm_prob", np.mean(ps["norm_prob"]), n, True)
+        res.add(f"{role}.truth_ratio", M.truth_ratio_retain(ps["truth_ratio"]), n, True)
+        res.add(f"{role}.rouge", np.mean(ps["rouge"]), n, True)
+
+    # membership inference: members = forget set, non-members = holdout
+    for role in ("forget", "holdout"):
+        st, recs = stats[(role, "qa")], records[role]
+        ps = res.per_sample.setdefault(role, {})
+        ps["mia_loss"] = [M.mia_loss_score(st.logprobs(i)) for i in range(len(recs))]
+        ps["mia_zlib"] = [M.mia_zlib_score(st.logprobs(i), recs[i]["answer"]) for i in range(len(recs))]
+        ps["mia_min_k"] = [M.mia_min_k_score(st.logprobs(i), cfg.min_k) for i in range(len(recs))]
+        ps["mia_min_k_plus_plus"] = [M.mia_min_k_plus_plus_score(st.zs(i), cfg.min_k) for i in range(len(recs))]
+    n_mia = len(records["forget"]) + len(records["holdout"])
+    for attack in ("loss", "zlib", "min_k", "min_k_plus_plus"):
+        auc = M.mia_auc(res.per_sample["forget"][f"mia_{attack}"], res.per_sample["holdout"][f"mia_{attack}"])
+        res.add(f"mia.auc_{attack}", auc, n_mia, None)
+    res.notes["mia"] = M.MIA_ORIENTATION
+
+    mu_parts = {
+        "retain_prob": res.value("retain.prob"), "retain_rouge": res.value("retain.rouge"),
+        "retain_truth_ratio": res.value("retain.truth_ratio"),
+        "ra_prob": res.value("ra.norm_prob"), "ra_rouge": res.value("ra.rouge"), "ra_truth_ratio": res.value("ra.truth_ratio"),
+        "wf_prob": res.value("wf.norm_prob"), "wf_rouge": res.value("wf.rouge"), "wf_truth_ratio": res.value("wf.truth_ratio"),
+    }
+    n_mu = len(records["retain"]) + len(records["ra"]) + len(records["wf"])
+    res.add("mu", M.model_utility(mu_parts), n_mu, True)
+    res.notes["mu"] = "MU = harmonic mean of " + ", ".join(f"{k}={v:.4f}" for k, v in mu_parts.items())
+    mua = M.mem_util_agg(res.value("forget.es_exact"), res.value("forget.em"), res.value("forget.para_prob"),
+                         res.value("forget.truth_ratio_true_better"), res.value("mu"))
+    nf = len(records["forget"])
+    res.add("mem", mua.mem, nf, True)
+    res.add("util", mua.util, n_mu, True)
+    res.add("agg", mua.agg, nf, True)
+    res.notes["mem_util_agg"] = mua.composition
+
+
+def compare_to_reference(res: EvalResult, ref: EvalResult | None) -> EvalResult:
+    """Add forget quality (KS test of forget truth ratios) and PrivLeak (Min-K% AUC) vs θ_r."""
+    if ref is None:
+        raise UnlearnkitError(
+            "forget quality and PrivLeak need the reference (retrained) model: pass --reference PATH "
+            "(for TOFU e.g. open-unlearning/tofu_Llama-3.2-1B-Instruct_retain90), or --no-reference to skip them"
+        )
+    if ref.forget != res.forget:
+        raise UnlearnkitError(f"reference was evaluated on {ref.forget}, the model on {res.forget}: use the same --forget")
+    fq = M.forget_quality(res.per_sample["forget"]["truth_ratio"], ref.per_sample["forget"]["truth_ratio"])
+    n = len(res.per_sample["forget"]["truth_ratio"])
+    res.add("fq", fq.pvalue, n, True)
+    res.add("fq_log_p", fq.log_pvalue, n, True)
+    res.add("privleak", M.privleak(res.value("mia.auc_min_k"), ref.value("mia.auc_min_k")),
+            n + len(res.per_sample["holdout"]["mia_min_k"]), None)
+    res.notes["privleak"] = "PrivLeak = (AUC_minK(model) − AUC_minK(reference)) / AUC_minK(reference) × 100; ≈0 ideal"
+    return res
+
+
+def save_result(res: EvalResult, directory: Path, provenance: dict | None = None) -> None:
+    """results.json (aggregates with n and direction, provenance) + per_sample.jsonl, atomically."""
+    from unlearnkit.io import atomic_write_jsonl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write_jsonl(directory / "per_sample.jsonl", res.per_sample_rows())
+    atomic_write_json(directory / "results.json", {**res.to_json(), "provenance": provenance or {}})
+
+
+def load_result(directory: Path) -> EvalResult:
+    from unlearnkit.io import read_jsonl
+
+    return EvalResult.from_json(read_json(directory / "results.json"), read_jsonl(directory / "per_sample.jsonl"))

@@ -1,0 +1,121 @@
+"""One batched teacher-forced forward pass → every per-token statistic the metrics need.
+
+For a prompt x and answer tokens y_1..y_n (the answer ends with EOS) the pass yields, per
+answer token,
+
+- ``logprob``  log π(y_i | x, y_<i),
+- ``correct``  [argmax π(· | x, y_<i) = y_i],
+- ``z``        the Min-K%++ score (log π(y_i) − μ_i) / σ_i with μ_i = E_{v~π}[log π(v)] and
+  σ_i² = E_{v~π}[(log π(v))²] − μ_i² at that position.
+
+Every metric of SPEC §2.2 except ROUGE and judges is a function of these, so one pass per
+(model, eval set, question/answer variant) feeds all of them. Only answer positions reach the
+output head (hidden states are gathered first), so the (batch, seq, vocab) logits of a large
+vocabulary are never materialised for prompt tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from unlearnkit.data.prompts import IGNORE, collate, encode_pair
+
+
+@dataclass
+class TokenStats:
+    """Ragged per-token statistics of n samples, stored flat with offsets."""
+
+    offsets: np.ndarray  # (n + 1,) int64
+    logprob: np.ndarray  # (N,) float64
+    correct: np.ndarray  # (N,) bool
+    z: np.ndarray  # (N,) float64
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def _slice(self, arr: np.ndarray, i: int) -> np.ndarray:
+        return arr[self.offsets[i] : self.offsets[i + 1]]
+
+    def logprobs(self, i: int) -> np.ndarray:
+        return self._slice(self.logprob, i)
+
+    def corrects(self, i: int) -> np.ndarray:
+        return self._slice(self.correct, i)
+
+    def zs(self, i: int) -> np.ndarray:
+        return self._slice(self.z, i)
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def mean_logprob(self) -> np.ndarray:
+        """Per-sample mean token log-prob  # (n,)."""
+        sums = np.add.reduceat(self.logprob, self.offsets[:-1]) if len(self.logprob) else np.zeros(len(self))
+        return sums / self.lengths()
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, offsets=self.offsets, logprob=self.logprob, correct=self.correct, z=self.z)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "TokenStats":
+        with np.load(path) as f:
+            return cls(f["offsets"], f["logprob"], f["correct"], f["z"])
+
+
+def _answer_logits(model, input_ids, attention_mask, select):
+    """Logits at the selected (batch, position) pairs only  # (N, vocab)."""
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    softcap = getattr(model.config, "final_logit_softcapping", None)
+    if decoder is not None and head is not None and not softcap:
+        hidden = decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return head(hidden[select])
+    return model(input_ids=input_ids, attention_mask=attention_mask).logits[select]
+
+
+@torch.no_grad()
+def teacher_forced_pass(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> TokenStats:
+    """Per-token log-probs, argmax flags and Min-K%++ scores for (question, answer) pairs."""
+    encoded = [encode_pair(tokenizer, q, a) for q, a in pairs]
+    device = next(model.parameters()).device
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
+    per_sample: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    was_training = model.training
+    model.eval()
+    for s in range(0, len(order), batch_size):
+        idx = order[s : s + batch_size]
+        batch = collate([encoded[i] for i in idx], tokenizer.pad_token_id)
+        ids = batch["input_ids"].to(device)
+        mask = batch["attention_mask"].to(device)
+        targets = batch["labels"][:, 1:].to(device)  # token t+1 is predicted at position t
+        select = torch.zeros_like(ids, dtype=torch.bool)
+        select[:, :-1] = targets != IGNORE  # (batch, seq)
+        logits = _answer_logits(model, ids, mask, select).float()  # (N, vocab)
+        logp = torch.log_softmax(logits, dim=-1)
+        tgt = targets[targets != IGNORE]  # (N,)
+        lp = logp.gather(1, tgt[:, None]).squeeze(1)
+        correct = logits.argmax(-1) == tgt
+        p = logp.exp()
+        mu = (p * logp).sum(-1)
+        var = (p * logp.square()).sum(-1) - mu.square()
+        z = (lp - mu) / var.clamp_min(0).sqrt().clamp_min(1e-8)
+        counts = (targets != IGNORE).sum(1).tolist()
+        lp_np, c_np, z_np = (t.double().cpu().numpy() if t.dtype != torch.bool else t.cpu().numpy() for t in (lp, correct, z))
+        start = 0
+        for row, i in enumerate(idx):
+            n = counts[row]
+            per_sample[i] = (lp_np[start : start + n], c_np[start : start + n], z_np[start : start + n])
+            start += n
+    model.train(was_training)
+    lengths = [len(per_sample[i][0]) for i in range(len(encoded))]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    cat = lambda k, dt: np.concatenate([per_sample[i][k] for i in range(len(encoded))]).astype(dt) if encoded else np.zeros(0, dt)  # noqa: E731
+    return TokenStats(offsets, cat(0, np.float64), cat(1, bool), cat(2, np.float64))
