@@ -58,6 +58,11 @@ class TokenStats:
         sums = np.add.reduceat(self.logprob, self.offsets[:-1]) if len(self.logprob) else np.zeros(len(self))
         return sums / self.lengths()
 
+    def take(self, start: int, stop: int) -> "TokenStats":
+        """Samples start..stop−1 as their own TokenStats."""
+        a, b = self.offsets[start], self.offsets[stop]
+        return TokenStats(self.offsets[start : stop + 1] - a, self.logprob[a:b], self.correct[a:b], self.z[a:b])
+
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
