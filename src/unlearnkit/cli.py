@@ -101,6 +101,77 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# run / unlearn / ls
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from unlearnkit.config import load_config
+    from unlearnkit.run import RunConfig, run_benchmark
+
+    if args.target and args.target != "vision":
+        raise UnlearnkitError(f"unknown run target {args.target!r}: use `unlearnkit run` (language models) or "
+                              "`unlearnkit run vision` (image classifiers)")
+    cfg = load_config(RunConfig, args.config, args.overrides)
+    run, _, failures, table = run_benchmark(cfg, say=_say)
+    _say("")
+    _say(table)
+    _say(f"\nresults: {run.dir}  (summary.json, table.md, results/<entry>/results.json, logs/, models/)")
+    return 1 if failures else 0
+
+
+def cmd_unlearn(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from unlearnkit.config import parse_overrides
+    from unlearnkit.data.tofu import HUB_NAME, RETAIN_OF, QASource, check_split_name
+    from unlearnkit.engine.unlearn import make_params, resolve, unlearn
+    from unlearnkit.io import atomic_dir, atomic_write_json, home
+    from unlearnkit.models.lm import load_model, pick_device, save_model
+
+    spec, retain = resolve(args.method)
+    params = make_params(spec, parse_overrides(args.overrides), retain)
+    check_split_name(args.forget, ("forget01", "forget05", "forget10"))
+    data = args.data
+    if data is None:
+        from unlearnkit.config import BuildConfig
+        from unlearnkit.data import fictitious
+
+        data = str(fictitious.build(BuildConfig().data)) if args.benchmark == "embedded" else HUB_NAME
+    src = QASource(data)
+    model, tok = load_model(args.model, device=pick_device())
+    log = unlearn(model, tok, spec, params, src.split(args.forget), src.split(RETAIN_OF[args.forget]), src.refusals)
+    out = Path(args.out) if args.out else home() / "runs" / f"unlearn-{args.method.replace('+', '_plus_')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    with atomic_dir(out) as tmp:
+        save_model(model, tok, tmp)
+        atomic_write_json(tmp / "train_log.json", {"method": spec.name, "forget": args.forget, "model": args.model,
+                                                   "params": params.model_dump(), **log.to_dict()})
+    _say(f"unlearned {args.model} with {args.method} on {args.forget} in {log.wall_time:.1f}s ({len(log.steps)} steps)")
+    _say(f"θ_u: {out}  (training log: {out / 'train_log.json'})")
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from unlearnkit.methods import methods_for
+    from unlearnkit.results.tables import format_table
+
+    if args.what == "methods":
+        for domain, title in (("llm", "language-model methods"), ("vision", "image-classifier methods")):
+            specs = methods_for(domain)
+            if not specs:
+                continue
+            _say(f"{title}:")
+            rows = []
+            for s in specs:
+                needs = ", ".join(s.needs) if s.needs else "-"
+                rows.append([s.name, s.summary, needs])
+            _say(format_table(["name", "what it does", "needs"], rows))
+            _say("")
+        _say("Language-model methods combine with a retain term by name: <method>+<none|nll|kl>, e.g. npo+kl.")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,6 +211,29 @@ def build_parser() -> argparse.ArgumentParser:
                     help="auto: bfloat16 on a GPU that supports it, else float32")
     _add_config_args(ev)
     ev.set_defaults(func=cmd_eval)
+
+    rn = sub.add_parser(
+        "run", help="the main job: run the unlearning benchmark end to end (resumable)",
+        description="Run the language-model benchmark: build or reuse the models, run every method, evaluate "
+                    "Original, Retrain and each θ_u, and print the comparison table. Rerunning the same command "
+                    "resumes it. `unlearnkit run vision --help` for the image-classifier benchmark.")
+    rn.add_argument("target", nargs="?", choices=["vision"], help="`vision` runs the image-classifier benchmark")
+    _add_config_args(rn)
+    rn.set_defaults(func=cmd_run)
+
+    ul = sub.add_parser("unlearn", help="unlearn a forget split from a model with one method; saves θ_u")
+    ul.add_argument("--method", required=True, help="method name (see `unlearnkit ls methods`), e.g. npo or npo+kl")
+    ul.add_argument("--model", required=True, metavar="PATH", help="θ_o: model directory or hub name")
+    ul.add_argument("--forget", default="forget10", help="forget01 | forget05 | forget10")
+    ul.add_argument("--benchmark", choices=["embedded", "tofu"], default="embedded")
+    ul.add_argument("--data", metavar="PATH", help="TOFU-format data directory (default: the embedded set)")
+    ul.add_argument("--out", metavar="DIR", help="where to save θ_u (default under $UNLEARNKIT_HOME/runs)")
+    ul.add_argument("overrides", nargs="*", metavar="key=value", help="hyperparameters, e.g. lr=2e-4 epochs=5 beta=0.1")
+    ul.set_defaults(func=cmd_unlearn)
+
+    ls = sub.add_parser("ls", help="list registered things")
+    ls.add_argument("what", choices=["methods"])
+    ls.set_defaults(func=cmd_ls)
 
     for register in _EXTRA_COMMANDS:
         register(sub)

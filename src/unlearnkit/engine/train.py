@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import send_to_device
 from tqdm.auto import tqdm
 
 from unlearnkit.errors import NonFiniteLossError
@@ -75,11 +76,13 @@ def train_loop(
     on_epoch_end: Callable[[int, TrainLog], bool] | None = None,
     optimizer_factory: Callable[[list], torch.optim.Optimizer] | None = None,
     after_step: Callable[[], None] | None = None,
+    max_steps: int | None = None,
 ) -> TrainLog:
     """Minimise ``loss_fn`` over ``loader`` for ``epochs`` epochs; returns the step log.
 
     ``on_epoch_end(epoch, log)`` may return True to stop early. ``after_step`` runs after each
-    optimiser step (e.g. to re-impose a hard constraint on some weights).
+    optimiser step (e.g. to re-impose a hard constraint on some weights). ``max_steps`` stops
+    after that many optimiser steps (early stopping by update count).
     """
     acc = accelerator or make_accelerator(grad_accum)
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
@@ -90,6 +93,8 @@ def train_loop(
     model, opt, loader = acc.prepare(model, opt, loader)
     steps_per_epoch = max(1, math.ceil(len(loader) / grad_accum))
     total = steps_per_epoch * epochs
+    if max_steps is not None:
+        total = min(total, max_steps)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(schedule, total, int(warmup_ratio * total)))
     log = TrainLog()
     model.train()
@@ -99,6 +104,7 @@ def train_loop(
     try:
         for epoch in range(epochs):
             for batch in loader:
+                batch = send_to_device(batch, acc.device)
                 with acc.accumulate(model):
                     loss, terms = loss_fn(model, batch)
                     if not torch.isfinite(loss):
@@ -123,11 +129,17 @@ def train_loop(
                     rec.update({k: float(v) for k, v in terms.items()})
                     log.steps.append(rec)
                     bar.set_postfix(loss=f"{rec['loss']:.4f}")
+                    if max_steps is not None and step >= max_steps:
+                        break
+            if max_steps is not None and step >= max_steps:
+                log.stopped = f"max_steps={max_steps} reached (early stopping)"
+                break
             if on_epoch_end is not None and on_epoch_end(epoch, log):
                 log.stopped = f"early stop after epoch {epoch}"
                 break
     finally:
         bar.close()
         log.wall_time = time.perf_counter() - t0
+        acc.unwrap_model(model, keep_fp32_wrapper=False)
         model.eval()
     return log

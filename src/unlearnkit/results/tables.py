@@ -47,3 +47,24 @@ def eval_table(res) -> str:
     for k, note in res.notes.items():
         lines.append(f"{k}: {note}")
     return "\n".join(lines)
+
+
+RUN_COLUMNS = [
+    ("ES-exact retain ↑", "retain.es_exact"), ("ES-exact unlearn ↓", "forget.es_exact"),
+    ("ES-perturb retain ↑", "retain.es_perturb"), ("ES-perturb unlearn ↓", "forget.es_perturb"),
+    ("MU ↑", "mu"), ("FQ (ln p) ↑", "fq_log_p"), ("PrivLeak", "privleak"),
+]
+
+
+def run_table(rows: dict, failures: dict[str, str] | None = None, columns=RUN_COLUMNS) -> str:
+    """Seed-style table: one row per method (mean over seeds), unlearning time in seconds."""
+    import numpy as np
+
+    out = []
+    for name, (results, seconds) in rows.items():
+        vals = [float(np.mean([r.value(k) for r in results])) for _, k in columns]
+        label = name if len(results) == 1 else f"{name} (mean of {len(results)} seeds)"
+        out.append([label, *vals, "-" if seconds is None else f"{seconds:.1f}"])
+    for name, err in (failures or {}).items():
+        out.append([f"{name} (failed)", *["-"] * len(columns), err[:40]])
+    return format_table(["method", *(c for c, _ in columns), "unlearn s"], out)

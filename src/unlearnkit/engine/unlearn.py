@@ -1,0 +1,136 @@
+"""Run one language-model unlearning method: θ_o, D_f, D_r → θ_u.
+
+``resolve("npo+kl")`` applies the naming rule ``<forget term>+<retain term>``; ``make_params``
+validates hyperparameters with one-line errors; :func:`unlearn` builds the paired
+forget/retain batches, keeps a frozen copy of θ_o only when the objective needs it (a
+reference-based forget term or the KL retain term), and minimises γ·L_forget + α·L_retain
+with the shared training loop.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+import torch
+from torch.utils.data import DataLoader
+
+from unlearnkit.config import format_validation_error
+from unlearnkit.data.prompts import collate
+from unlearnkit.engine.data import encode_records
+from unlearnkit.engine.train import TrainLog, train_loop
+from unlearnkit.errors import UnlearnkitError
+from unlearnkit.methods import MethodSpec, get_method
+from unlearnkit.methods.llm.base import ForgetInputs, LMObjective, retain_kl, retain_nll
+
+RETAIN_KINDS = ("none", "nll", "kl")
+
+
+def resolve(name: str) -> tuple[MethodSpec, str | None]:
+    """``"npo"`` → (npo, None); ``"npo+kl"`` → (npo, "kl"): forget term + explicit retain term."""
+    base, _, retain = name.partition("+")
+    if retain and retain not in RETAIN_KINDS:
+        raise UnlearnkitError(f"unknown retain term {retain!r} in {name!r}: use one of {', '.join(RETAIN_KINDS)} "
+                              "(e.g. npo+kl)")
+    return get_method(base, "llm"), (retain or None)
+
+
+def make_params(spec: MethodSpec, overrides: dict[str, Any] | None = None, retain: str | None = None):
+    data = dict(overrides or {})
+    if retain is not None:
+        data["retain"] = retain
+    try:
+        return spec.params.model_validate(data)
+    except Exception as e:  # pydantic ValidationError
+        from pydantic import ValidationError
+
+        if isinstance(e, ValidationError):
+            raise UnlearnkitError(f"method {spec.name!r}: " + format_validation_error(e)) from None
+        raise
+
+
+def _paired_loader(forget_items: list, retain_items: list, params, pad_id: int,
+                   forget_collate: Callable | None) -> DataLoader:
+    """Each batch: a forget batch (shuffled, one epoch = one pass over D_f) + a random retain batch."""
+    g = torch.Generator().manual_seed(params.seed)
+    rg = torch.Generator().manual_seed(params.seed + 1)
+    fcol = forget_collate or (lambda items, pad: collate(items, pad))
+
+    def col(idx: list[int]) -> dict:
+        out = {"forget": fcol([forget_items[i] for i in idx], pad_id)}
+        if retain_items:
+            r = torch.randint(len(retain_items), (params.batch_size,), generator=rg).tolist()
+            out["retain"] = collate([retain_items[i] for i in r], pad_id)
+        return out
+
+    return DataLoader(list(range(len(forget_items))), batch_size=params.batch_size, shuffle=True, generator=g,
+                      collate_fn=col)
+
+
+def retain_kind(spec: MethodSpec, params) -> str:
+    return params.retain or spec.fn.default_retain
+
+
+def needs_reference(spec: MethodSpec, params) -> bool:
+    return spec.fn.needs_reference or retain_kind(spec, params) == "kl"
+
+
+def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dict], retain_records: list[dict],
+            refusals: list[str] | None = None, desc: str | None = None) -> TrainLog:
+    """Unlearn ``forget_records`` from ``model`` in place; returns the step log (loss terms, wall time)."""
+    obj: LMObjective = spec.fn
+    kind = retain_kind(spec, params)
+    if not forget_records:
+        raise UnlearnkitError("the forget set is empty: choose a forget split with records")
+    if kind != "none" and not retain_records:
+        raise UnlearnkitError(f"retain term {kind!r} needs retain data, but the retain set is empty")
+    reference = None
+    if needs_reference(spec, params):
+        try:
+            reference = copy.deepcopy(model).eval().requires_grad_(False)
+        except Exception as e:  # e.g. a model that cannot be copied (meta tensors, hooks)
+            raise UnlearnkitError(
+                f"method {spec.name!r} needs a frozen copy of the original model, but the model cannot be copied "
+                f"({type(e).__name__}: {e}); load it as a regular (non-quantised, non-offloaded) model"
+            ) from None
+    torch.manual_seed(params.seed)
+    state: dict[str, Any] = {}
+    if obj.setup is not None:
+        obj.setup(model, tokenizer, params, state, forget_records)
+    forget_items = (obj.forget_data(forget_records, tokenizer, refusals or [], params)
+                    if obj.forget_data else encode_records(tokenizer, forget_records))
+    retain_items = encode_records(tokenizer, retain_records) if kind != "none" else []
+    if obj.trainable is not None:
+        trainable = obj.trainable(model, params)
+        keep = {id(p) for p in trainable}
+        for p in model.parameters():
+            p.requires_grad_(id(p) in keep)
+    else:
+        model.requires_grad_(True)
+    loader = _paired_loader(forget_items, retain_items, params, tokenizer.pad_token_id, obj.forget_collate)
+    state["forget_items"] = forget_items
+
+    def loss_fn(m, batch):
+        f_loss, terms = obj.forget(ForgetInputs(m, batch["forget"], params, reference, state))
+        loss = params.gamma * f_loss
+        out = {"forget": float(f_loss.detach()), **terms}
+        if kind != "none":
+            r = retain_nll(m, batch["retain"]) if kind == "nll" else retain_kl(m, reference, batch["retain"])
+            loss = loss + params.alpha * r
+            out["retain"] = float(r.detach())
+        return loss, out
+
+    def epoch_end(epoch: int, log: TrainLog) -> bool:
+        if obj.on_epoch_end is not None:
+            obj.on_epoch_end(model, tokenizer, epoch, params, state, loader)
+        return False
+
+    try:
+        return train_loop(model, loader, loss_fn, lr=params.lr, epochs=params.epochs, grad_accum=params.grad_accum,
+                          weight_decay=params.weight_decay, warmup_ratio=params.warmup_ratio,
+                          max_grad_norm=params.max_grad_norm, schedule=params.schedule, desc=desc or spec.name,
+                          params=[p for p in model.parameters() if p.requires_grad], on_epoch_end=epoch_end,
+                          max_steps=params.max_steps)
+    finally:
+        model.requires_grad_(True)
+        del reference

@@ -1,0 +1,259 @@
+"""`unlearnkit run`: the language-model benchmark, end to end, resumable.
+
+    build or reuse the models → evaluate Original and Retrain → for each (method, seed):
+    unlearn θ_o on D_f (with D_r) → save θ_u → evaluate → compare to θ_r → table
+
+Everything lands in one run directory (``$UNLEARNKIT_HOME/runs/<name>``; the default name is a
+hash of the config, so rerunning the same command resumes the same run):
+
+    config.json            the full validated config
+    models/<entry>/        θ_u (safetensors + tokenizer), or models/<entry>.sha256 with save_models=false
+    logs/<entry>.json      training log: loss terms per step, wall time, why it stopped
+    results/<entry>/       results.json (aggregates, n, direction, provenance) + per_sample.jsonl
+    summary.json, table.md the comparison table
+
+An entry counts as finished when its ``results.json`` exists (written atomically, last), so a
+run killed at any point restarts without recomputing finished entries and without corrupt files.
+A method whose loss becomes NaN/inf is stopped with a clear message, its log is kept, and the
+run continues with the other methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from unlearnkit.config import BuildConfig, StrictModel
+from unlearnkit.data.tofu import RETAIN_OF, QASource
+from unlearnkit.engine.evaluate import EvalConfig, EvalResult, compare_to_reference, evaluate, load_result, save_result
+from unlearnkit.errors import NonFiniteLossError, UnlearnkitError
+from unlearnkit.io import atomic_dir, atomic_write_json, atomic_write_text, content_hash, home, read_json
+from unlearnkit.results.provenance import provenance
+
+ForgetSplit = Literal["forget01", "forget05", "forget10"]
+
+
+class RunConfig(StrictModel):
+    """The language-model benchmark run (presets in configs/)."""
+
+    benchmark: Literal["embedded", "tofu"] = "embedded"
+    build: BuildConfig = BuildConfig()
+    data: str | None = Field(None, description="TOFU-format data (benchmark=tofu; default locuslab/TOFU)")
+    original: str | None = Field(None, description="θ_o path or hub name (benchmark=tofu)")
+    reference: str | None = Field(None, description="θ_r path or hub name (benchmark=tofu)")
+    forget: ForgetSplit = "forget10"
+    methods: list[str] = Field(default_factory=lambda: ["ga", "gd", "kl", "npo"], min_length=1)
+    defaults: dict[str, Any] = Field(default_factory=lambda: {"lr": 2e-4, "epochs": 5, "batch_size": 8},
+                                     description="hyperparameters applied to every method")
+    method_params: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                     description="per-method overrides, keyed by the name in methods")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    eval: EvalConfig = EvalConfig()
+    name: str | None = Field(None, description="run directory name (default: a hash of this config)")
+    save_models: bool = True
+
+    @field_validator("methods")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("methods are listed twice")
+        return v
+
+
+def entry_name(method: str, seed: int) -> str:
+    return f"{method.replace('+', '_plus_')}__s{seed}"
+
+
+class Run:
+    """One run directory and its entries."""
+
+    def __init__(self, cfg: RunConfig) -> None:
+        self.cfg = cfg
+        name = cfg.name or f"lm-{cfg.forget}-{content_hash(cfg.model_dump(exclude={'name'}))}"
+        self.dir = home() / "runs" / name
+        for sub in ("models", "logs", "results"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        cfg_path = self.dir / "config.json"
+        if not cfg_path.exists():
+            atomic_write_json(cfg_path, cfg.model_dump())
+
+    def result_dir(self, entry: str) -> Path:
+        return self.dir / "results" / entry
+
+    def finished(self, entry: str) -> bool:
+        return (self.result_dir(entry) / "results.json").is_file()
+
+    def failed(self, entry: str) -> dict | None:
+        p = self.result_dir(entry) / "failed.json"
+        return read_json(p) if p.is_file() else None
+
+
+@dataclass
+class _Context:
+    run: Run
+    src: QASource
+    original: str
+    forget_records: list[dict]
+    retain_records: list[dict]
+    ref_res: EvalResult
+    device: Any
+    dtype: Any
+    say: Callable[[str], None]
+
+
+def validate_methods(cfg: RunConfig) -> dict[str, tuple[Any, Any]]:
+    """Resolve every method and validate its hyperparameters before anything trains."""
+    from unlearnkit.engine.unlearn import make_params, resolve
+
+    out = {}
+    unknown = set(cfg.method_params) - set(cfg.methods)
+    if unknown:
+        raise UnlearnkitError(f"method_params has entries for methods not in `methods`: {', '.join(sorted(unknown))}")
+    for m in cfg.methods:
+        spec, retain = resolve(m)
+        out[m] = (spec, make_params(spec, {**cfg.defaults, **cfg.method_params.get(m, {})}, retain))
+    return out
+
+
+def _kill_hook() -> Callable[[str], None] | None:
+    """Testing aid: ``UNLEARNKIT_KILL_AFTER_ENTRY=<entry>`` SIGKILLs the process once that entry is
+    finished, to prove that a run killed mid-way resumes without recomputing or corrupting anything."""
+    import os
+    import signal
+
+    target = os.environ.get("UNLEARNKIT_KILL_AFTER_ENTRY")
+    if not target:
+        return None
+
+    def hook(entry: str) -> None:
+        if entry == target:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
+
+
+def run_benchmark(cfg: RunConfig, say: Callable[[str], None] = print, after_entry: Callable[[str], None] | None = None):
+    """Run (or resume) the benchmark; returns (run, results by row name)."""
+    from unlearnkit.engine.lm_eval import model_id, resolve_dtype
+    from unlearnkit.models.lm import load_model, pick_device
+
+    methods = validate_methods(cfg)
+    after_entry = after_entry or _kill_hook()
+    run = Run(cfg)
+    say(f"run directory: {run.dir}")
+    # 1. models and data
+    if cfg.benchmark == "embedded":
+        from unlearnkit.models.build import build_models
+
+        build = cfg.build.model_copy(update={"forget_splits": sorted({*cfg.build.forget_splits, cfg.forget})})
+        ms = build_models(build, say=say)
+        data, original, reference = str(ms.data_dir), str(ms.original), str(ms.reference_for(cfg.forget))
+    else:
+        if not (cfg.original and cfg.reference):
+            raise UnlearnkitError("benchmark=tofu needs original=PATH and reference=PATH (θ_o and θ_r for the forget split)")
+        from unlearnkit.data.tofu import HUB_NAME
+
+        data, original, reference = cfg.data or HUB_NAME, cfg.original, cfg.reference
+    src = QASource(data)
+    forget_records = src.split(cfg.forget)
+    retain_records = src.split(RETAIN_OF[cfg.forget])
+    device, dtype = pick_device(), resolve_dtype("auto")
+    prov = lambda **kw: provenance(cfg.model_dump(), **kw)  # noqa: E731
+
+    # 2. Original and Retrain
+    def eval_saved(entry: str, path: str) -> EvalResult:
+        if run.finished(entry):
+            return load_result(run.result_dir(entry))
+        model, tok = load_model(path, device=device, dtype=dtype)
+        res = evaluate(model, tok, src, cfg.eval, model_id=model_id(path) + f"-{dtype}".replace("torch.", ""))
+        return res
+
+    ref_res = eval_saved("retrain", reference)
+    compare_to_reference(ref_res, ref_res)
+    if not run.finished("retrain"):
+        save_result(ref_res, run.result_dir("retrain"), prov(model=reference))
+    say("evaluated Retrain (θ_r)")
+    orig_res = eval_saved("original", original)
+    if not run.finished("original"):
+        compare_to_reference(orig_res, ref_res)
+        save_result(orig_res, run.result_dir("original"), prov(model=original))
+    say("evaluated Original (θ_o)")
+
+    # 3. methods
+    ctx = _Context(run, src, original, forget_records, retain_records, ref_res, device, dtype, say)
+    results: dict[str, list[EvalResult]] = {}
+    times: dict[str, list[float]] = {}
+    failures: dict[str, str] = {}
+    for method, (spec, params) in methods.items():
+        for seed in cfg.seeds:
+            entry = entry_name(method, seed)
+            p = params.model_copy(update={"seed": seed})
+            if run.finished(entry):
+                say(f"{entry}: finished earlier, skipped")
+            elif run.failed(entry):
+                say(f"{entry}: failed earlier ({run.failed(entry)['error']}), skipped")
+            else:
+                _run_entry(ctx, entry, spec, p)
+                if after_entry is not None:
+                    after_entry(entry)
+            if run.finished(entry):
+                results.setdefault(method, []).append(load_result(run.result_dir(entry)))
+                times.setdefault(method, []).append(read_json(run.dir / "logs" / f"{entry}.json")["wall_time"])
+            else:
+                failures[method] = run.failed(entry)["error"]
+    rows = {"Original": ([orig_res], None), "Retrain": ([ref_res], None)}
+    rows.update({m: (results[m], float(np.mean(times[m]))) for m in results})
+    from unlearnkit.results.tables import run_table
+
+    table = run_table(rows, failures)
+    summary = {name: {"n_seeds": len(rs), "unlearn_seconds": t,
+                      "aggregates": {k: float(np.mean([r.value(k) for r in rs])) for k in rs[0].aggregates}}
+               for name, (rs, t) in rows.items()}
+    atomic_write_json(run.dir / "summary.json", {"rows": summary, "failures": failures, "provenance": prov()})
+    atomic_write_text(run.dir / "table.md", table + "\n")
+    return run, rows, failures, table
+
+
+def _run_entry(ctx: _Context, entry: str, spec, params) -> None:
+    """Unlearn (unless θ_u is already saved), evaluate, write the entry's results atomically."""
+    from unlearnkit.engine.lm_eval import model_id
+    from unlearnkit.engine.unlearn import unlearn
+    from unlearnkit.models.lm import load_model, save_model
+
+    run, say = ctx.run, ctx.say
+    prov = lambda **kw: provenance(run.cfg.model_dump(), **kw)  # noqa: E731
+
+    model_dir = run.dir / "models" / entry
+    log_path = run.dir / "logs" / f"{entry}.json"
+    model, tok = load_model(ctx.original, device=ctx.device)
+    if (model_dir / "config.json").is_file() and log_path.is_file():
+        say(f"{entry}: θ_u found, evaluating")
+        model, tok = load_model(model_dir, device=ctx.device)
+    else:
+        say(f"{entry}: unlearning with {spec.name} ({params.retain or spec.fn.default_retain} retain term)")
+        try:
+            log = unlearn(model, tok, spec, params, ctx.forget_records, ctx.retain_records, ctx.src.refusals, desc=entry)
+        except NonFiniteLossError as e:
+            atomic_write_json(log_path, {"params": params.model_dump(), "error": str(e)})
+            atomic_write_json(run.result_dir(entry) / "failed.json", {"error": str(e)})
+            say(f"{entry}: STOPPED — {e}. Log kept in {log_path}; continuing with the other methods")
+            return
+        if run.cfg.save_models:
+            with atomic_dir(model_dir) as tmp:
+                save_model(model, tok, tmp)
+        atomic_write_json(log_path, {"method": spec.name, "params": params.model_dump(), **log.to_dict()})
+        say(f"{entry}: unlearned in {log.wall_time:.1f}s ({len(log.steps)} steps)")
+    mid = model_id(str(model_dir)) if model_dir.is_dir() else None
+    res = evaluate(model, tok, ctx.src, run.cfg.eval, model_id=mid)
+    compare_to_reference(res, ctx.ref_res)
+    if not run.cfg.save_models:
+        from unlearnkit.engine.evaluate import state_fingerprint
+
+        atomic_write_text(run.dir / "models" / f"{entry}.sha256", state_fingerprint(model) + "\n")
+    save_result(res, run.result_dir(entry), prov(seed=params.seed, method=spec.name, params=params.model_dump()))
+    say(f"{entry}: evaluated (forget ES-exact {res.value('forget.es_exact'):.3f}, MU {res.value('mu'):.3f})")
+    del model

@@ -1,0 +1,84 @@
+"""A smoke test generated from the registry for every language-model method, and method errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from unlearnkit.data.tofu import QASource
+from unlearnkit.engine.unlearn import make_params, needs_reference, resolve, unlearn
+from unlearnkit.errors import UnlearnkitError
+from unlearnkit.methods import methods_for
+from unlearnkit.models.lm import load_model
+
+LLM_METHODS = [s.name for s in methods_for("llm")]
+
+
+def test_registry_has_the_language_model_methods():
+    assert {"ga", "gd", "kl", "npo"} <= set(LLM_METHODS)
+
+
+@pytest.mark.parametrize("name", LLM_METHODS)
+def test_every_method_unlearns_a_tiny_model(name, tiny_models):
+    """Loss finite at every step, trainable parameters moved, frozen parameters did not."""
+    src = QASource(tiny_models.data_dir)
+    model, tok = load_model(tiny_models.original)
+    spec, retain = resolve(name)
+    params = make_params(spec, {"lr": 1e-3, "epochs": 2, "batch_size": 4, "max_steps": 3}, retain)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainable = {n for n, p in model.named_parameters()
+                 if spec.fn.trainable is None or any(p is q for q in spec.fn.trainable(model, params))}
+    log = unlearn(model, tok, spec, params, src.split("forget10"), src.split("retain90"), src.refusals)
+    assert len(log.steps) == 3
+    assert all(math.isfinite(s["loss"]) for s in log.steps)
+    moved = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
+    assert moved == trainable, (sorted(trainable - moved)[:5], sorted(moved - trainable)[:5])
+
+
+def test_reference_copy_exists_only_when_needed():
+    for name, expected in (("ga", False), ("gd", False), ("kl", True), ("npo", True), ("ga+kl", True), ("npo+nll", True)):
+        spec, retain = resolve(name)
+        assert needs_reference(spec, make_params(spec, {}, retain)) is expected, name
+
+
+def test_naming_rule_combines_forget_and_retain_terms():
+    spec, retain = resolve("npo+kl")
+    assert spec.name == "npo" and make_params(spec, {}, retain).retain == "kl"
+    with pytest.raises(UnlearnkitError, match="unknown retain term 'l2'"):
+        resolve("npo+l2")
+
+
+def test_unknown_method_suggests_close_names():
+    with pytest.raises(UnlearnkitError, match=r"unknown llm method 'npp'\. Did you mean npo"):
+        resolve("npp")
+
+
+@pytest.mark.parametrize("over,fragment", [
+    ({"lr": -1}, "'lr': Input should be greater than 0"),
+    ({"loss_selection": 1.5}, "'loss_selection': Input should be less than or equal to 1"),
+    ({"loss_selection": 0}, "'loss_selection': Input should be greater than 0"),
+    ({"epochs": 0}, "'epochs'"),
+    ({"betta": 0.1}, "'betta': unknown key"),
+])
+def test_invalid_hyperparameters_are_clear_errors(over, fragment):
+    spec, _ = resolve("npo")
+    with pytest.raises(UnlearnkitError) as e:
+        make_params(spec, over)
+    assert str(e.value).startswith("method 'npo': config key") and fragment in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_reference_method_on_an_uncopyable_model_is_a_clear_error(tiny_models):
+    src = QASource(tiny_models.data_dir)
+    model, tok = load_model(tiny_models.original)
+
+    class NoCopy(type(model)):
+        def __deepcopy__(self, memo):
+            raise TypeError("cannot copy an offloaded model")
+
+    model.__class__ = NoCopy
+    spec, _ = resolve("npo")
+    with pytest.raises(UnlearnkitError, match="needs a frozen copy of the original model"):
+        unlearn(model, tok, spec, make_params(spec, {"max_steps": 1}), src.split("forget10"), src.split("retain90"))
