@@ -67,13 +67,23 @@ def test_second_build_reuses_the_cache(tiny_models):
     assert {p: p.stat().st_mtime_ns for p in again.original.iterdir()} == files
 
 
-def test_same_seed_gives_identical_weights(tmp_path, monkeypatch, tiny_models):
-    monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path))
-    ms = build_models(tiny_build_config())
-    assert ms.original != tiny_models.original  # a different home really rebuilt it
-    a = load_file(ms.original / "model.safetensors")
-    b = load_file(tiny_models.original / "model.safetensors")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+def test_same_seed_gives_identical_weights(tmp_path, monkeypatch):
+    """Two builds in two different homes (a short recipe) give bit-identical weights; another seed differs."""
+    cfg = tiny_build_config(base={"epochs": 2}, finetune={"epochs": 2})
+    built = []
+    for home in ("a", "b"):
+        monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path / home))
+        built.append(build_models(cfg))
+    assert built[0].original != built[1].original  # really built twice
+    for kind in ("base", "original"):
+        a = load_file(getattr(built[0], kind) / "model.safetensors")
+        b = load_file(getattr(built[1], kind) / "model.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), kind
+    monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path / "c"))
+    other = build_models(tiny_build_config(base={"epochs": 2, "seed": 1}, finetune={"epochs": 2}))
+    a = load_file(built[0].base / "model.safetensors")
+    c = load_file(other.base / "model.safetensors")
+    assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
 def test_model_path_without_tokenizer_is_a_clear_error(tiny_models, tmp_path):
