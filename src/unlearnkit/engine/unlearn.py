@@ -10,7 +10,9 @@ with the shared training loop.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -75,10 +77,56 @@ def needs_reference(spec: MethodSpec, params) -> bool:
     return spec.fn.needs_reference or retain_kind(spec, params) == "kl"
 
 
+@dataclass
+class StepContext:
+    """What an ``on_step`` probe of :func:`unlearn` sees: the model being unlearned and the objective.
+
+    ``forget_term(batch)`` is γ·L_forget on a forget batch and ``retain_term(batch)`` is
+    α·L_retain on a retain batch (None without a retain term) — exactly the terms the optimiser
+    minimises, with the same frozen θ_o copy and method state.
+    """
+
+    model: torch.nn.Module
+    tokenizer: Any
+    spec: MethodSpec
+    params: Any
+    retain_kind: str
+    reference: torch.nn.Module | None
+    state: dict[str, Any]
+    forget_items: list
+    retain_items: list
+    forget_records: list[dict]
+    retain_records: list[dict]
+    forget_term: Callable[[dict], torch.Tensor]
+    retain_term: Callable[[dict], torch.Tensor] | None
+
+    def collate_forget(self, items: list) -> dict:
+        col = self.spec.fn.forget_collate or (lambda xs, pad: collate(xs, pad))
+        return col(items, self.tokenizer.pad_token_id)
+
+    def collate_retain(self, items: list) -> dict:
+        return collate(items, self.tokenizer.pad_token_id)
+
+
+# on_step(step, ctx, final): called with step 0 before the first update, after every optimiser step,
+# and once more with final=True when training ends (the step of the last update).
+OnStep = Callable[[int, StepContext, bool], None]
+
+
 def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dict], retain_records: list[dict],
-            refusals: list[str] | None = None, desc: str | None = None) -> TrainLog:
-    """Unlearn ``forget_records`` from ``model`` in place; returns the step log (loss terms, wall time)."""
+            refusals: list[str] | None = None, desc: str | None = None, on_step: OnStep | None = None) -> TrainLog:
+    """Unlearn ``forget_records`` from ``model`` in place; returns the step log (loss terms, wall time).
+
+    ``on_step`` (optional) observes the run — G-effect and squeezing probes in
+    ``unlearnkit.analysis`` use it; a probe must leave gradients, RNG state and the model's mode
+    as it found them.
+    """
     obj: LMObjective = spec.fn
+    if not isinstance(obj, LMObjective):
+        raise UnlearnkitError(
+            f"method {spec.name!r} is a post-hoc method (it edits an unlearned model, it does not train one): "
+            f"list it in `unlearnkit run` methods or call its apply function (see `unlearnkit ls methods`)"
+        )
     kind = retain_kind(spec, params)
     if not forget_records:
         raise UnlearnkitError("the forget set is empty: choose a forget split with records")
@@ -110,15 +158,33 @@ def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dic
     loader = _paired_loader(forget_items, retain_items, params, tokenizer.pad_token_id, obj.forget_collate)
     state["forget_items"] = forget_items
 
+    def retain_loss(m, batch):
+        return retain_nll(m, batch) if kind == "nll" else retain_kl(m, reference, batch)
+
     def loss_fn(m, batch):
         f_loss, terms = obj.forget(ForgetInputs(m, batch["forget"], params, reference, state))
         loss = params.gamma * f_loss
         out = {"forget": float(f_loss.detach()), **terms}
         if kind != "none":
-            r = retain_nll(m, batch["retain"]) if kind == "nll" else retain_kl(m, reference, batch["retain"])
+            r = retain_loss(m, batch["retain"])
             loss = loss + params.alpha * r
             out["retain"] = float(r.detach())
         return loss, out
+
+    after_step = None
+    if on_step is not None:
+        ctx = StepContext(
+            model=model, tokenizer=tokenizer, spec=spec, params=params, retain_kind=kind, reference=reference,
+            state=state, forget_items=forget_items, retain_items=retain_items, forget_records=forget_records,
+            retain_records=retain_records,
+            forget_term=lambda b: params.gamma * obj.forget(ForgetInputs(model, b, params, reference, state))[0],
+            retain_term=(lambda b: params.alpha * retain_loss(model, b)) if kind != "none" else None,
+        )
+        counter = [0]
+
+        def after_step() -> None:
+            counter[0] += 1
+            on_step(counter[0], ctx, False)
 
     def epoch_end(epoch: int, log: TrainLog) -> bool:
         if obj.on_epoch_end is not None:
@@ -126,11 +192,16 @@ def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dic
         return False
 
     try:
-        return train_loop(model, loader, loss_fn, lr=params.lr, epochs=params.epochs, grad_accum=params.grad_accum,
-                          weight_decay=params.weight_decay, warmup_ratio=params.warmup_ratio,
-                          max_grad_norm=params.max_grad_norm, schedule=params.schedule, desc=desc or spec.name,
-                          params=[p for p in model.parameters() if p.requires_grad], on_epoch_end=epoch_end,
-                          max_steps=params.max_steps)
+        if on_step is not None:
+            on_step(0, ctx, False)
+        log = train_loop(model, loader, loss_fn, lr=params.lr, epochs=params.epochs, grad_accum=params.grad_accum,
+                         weight_decay=params.weight_decay, warmup_ratio=params.warmup_ratio,
+                         max_grad_norm=params.max_grad_norm, schedule=params.schedule, desc=desc or spec.name,
+                         params=[p for p in model.parameters() if p.requires_grad], on_epoch_end=epoch_end,
+                         max_steps=params.max_steps, after_step=after_step)
+        if on_step is not None:
+            on_step(len(log.steps), ctx, True)
+        return log
     finally:
         model.requires_grad_(True)
-        del reference
+        reference = None  # drop the frozen copy  # noqa: F841

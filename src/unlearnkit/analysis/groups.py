@@ -1,0 +1,117 @@
+"""Where the transformer layers of a causal LM are, and which parameter group a tensor belongs to.
+
+The analyses of SPEC §4 look at a model by **groups**: the embedding, each transformer layer,
+and the head (everything after the last layer: final norm and an untied output projection).
+
+    embedding   input (and positional) embeddings — with tied input/output embeddings
+                (Llama-style tiny models, GPT-2) the output projection is this same tensor,
+                so it is counted here, once
+    layer.<l>   every tensor of transformer layer l (attention, MLP, norms)
+    head        final norm and, if untied, the output projection (lm_head)
+
+Layers are found by the attribute path of the model family's layer list
+(:data:`LAYER_PATHS`); a model whose layers are not at any known path is a clear error naming
+the supported families.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from unlearnkit.errors import UnlearnkitError
+
+# attribute path of the ModuleList of transformer layers → the families that use it
+LAYER_PATHS: dict[str, str] = {
+    "model.layers": "Llama, Mistral, Mixtral, Qwen2/Qwen3, Gemma/Gemma2/Gemma3, Phi, Phi-3, OLMo, StableLM",
+    "model.decoder.layers": "OPT",
+    "transformer.h": "GPT-2, GPT-J, GPT-Neo, Falcon, BLOOM",
+    "gpt_neox.layers": "GPT-NeoX, Pythia",
+    "transformer.blocks": "MPT",
+}
+EMBED_MARKERS = ("embed", "wte", "wpe")  # name fragments of embedding tensors outside the layers
+OUTPUT_HEADS = ("lm_head", "embed_out")  # top-level names of output projections
+
+
+def supported_families() -> str:
+    return "; ".join(LAYER_PATHS.values())
+
+
+def _get(obj, path: str):
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+@dataclass(frozen=True)
+class LayerMap:
+    """The transformer layers of one model: ``prefix`` + ``<l>.`` names the tensors of layer l."""
+
+    path: str  # e.g. "model.layers"
+    n_layers: int
+    families: str
+    tied_embeddings: bool
+
+    @property
+    def prefix(self) -> str:
+        return self.path + "."
+
+    def layer_of(self, name: str) -> int | None:
+        if not name.startswith(self.prefix):
+            return None
+        head = name[len(self.prefix):].split(".", 1)[0]
+        return int(head) if head.isdigit() else None
+
+    def group_of(self, name: str) -> str:
+        """Group of a parameter/buffer name: ``embedding``, ``layer.<l>`` or ``head``."""
+        layer = self.layer_of(name)
+        if layer is not None:
+            return f"layer.{layer}"
+        if name.split(".")[0] in OUTPUT_HEADS:
+            return "embedding" if self.tied_embeddings else "head"  # tied: the input embedding's tensor
+        if any(m in part for part in name.split(".")[:-1] for m in EMBED_MARKERS):
+            return "embedding"
+        return "head"
+
+    def groups(self) -> list[str]:
+        return ["embedding", *(f"layer.{i}" for i in range(self.n_layers)), "head"]
+
+    def check_layer(self, layer: int) -> int:
+        if not 0 <= layer < self.n_layers:
+            raise UnlearnkitError(
+                f"layer {layer} does not exist: the model has {self.n_layers} transformer layers "
+                f"(indices 0..{self.n_layers - 1})"
+            )
+        return layer
+
+
+def locate_layers(model: torch.nn.Module) -> LayerMap:
+    """Find the transformer-layer list of ``model`` (see :data:`LAYER_PATHS`)."""
+    want = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    for path, families in LAYER_PATHS.items():
+        layers = _get(model, path)
+        if isinstance(layers, torch.nn.ModuleList) and len(layers) > 0 and (want is None or len(layers) == want):
+            inp = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+            out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+            tied = inp is not None and out is not None and out.weight is inp.weight
+            return LayerMap(path=path, n_layers=len(layers), families=families, tied_embeddings=tied)
+    kind = getattr(getattr(model, "config", None), "model_type", type(model).__name__)
+    raise UnlearnkitError(
+        f"cannot locate the transformer layers of a {kind!r} model: supported families are "
+        f"{supported_families()} (layer lists at {', '.join(LAYER_PATHS)})"
+    )
+
+
+def param_groups(model: torch.nn.Module, layer_map: LayerMap | None = None,
+                 trainable_only: bool = True) -> dict[str, list[tuple[str, torch.nn.Parameter]]]:
+    """Parameters by group (each tensor once, even when tied), in model order."""
+    lm = layer_map or locate_layers(model)
+    out: dict[str, list[tuple[str, torch.nn.Parameter]]] = {g: [] for g in lm.groups()}
+    for name, p in model.named_parameters():  # named_parameters() yields a tied tensor once
+        if trainable_only and not p.requires_grad:
+            continue
+        out[lm.group_of(name)].append((name, p))
+    return out
