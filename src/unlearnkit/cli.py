@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 from unlearnkit import __version__
 from unlearnkit.errors import UnlearnkitError
@@ -247,6 +247,15 @@ def _need_action(p: argparse.ArgumentParser) -> int:
 
 # Other modules add subcommands here: each entry is ``register(subparsers)``.
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def _register_analysis(sub: argparse._SubParsersAction) -> None:
+    from unlearnkit.analysis.commands import register
+
+    register(sub)
+
+
+_EXTRA_COMMANDS.append(_register_analysis)  # gradient, squeeze, layers
 
 
 def main(argv: list[str] | None = None) -> int:

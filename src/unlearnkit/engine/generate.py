@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -81,3 +81,36 @@ def extraction_strength_by_generation(model, tokenizer, question: str, answer: s
         if gen[k][: n - k] == ans[k:]:
             return 1.0 - k / n
     return 0.0
+
+
+@torch.no_grad()
+def sample_answers(model, tokenizer, questions: Sequence[str], n: int, temperature: float = 1.0,
+                   max_new_tokens: int = 64, seed: int = 0, batch_size: int = 64) -> list[list[str]]:
+    """``n`` answers per question sampled from the full distribution (softmax(logits / T), no top-k
+    or top-p truncation), cut at EOS. Uses its own seeded RNG: the caller's RNG state is unchanged."""
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    device = next(model.parameters()).device
+    prompts = [encode_prompt(tokenizer, q) for q in questions]
+    out: list[list[str]] = [[] for _ in questions]
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        per_batch = max(1, batch_size // n)
+        for s in range(0, len(prompts), per_batch):
+            idx = list(range(s, min(s + per_batch, len(prompts))))
+            width = max(len(prompts[i]) for i in idx)
+            ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
+                mask[row, width - len(prompts[i]) :] = 1
+            gen = model.generate(
+                input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=True, temperature=temperature,
+                top_k=0, top_p=1.0, num_return_sequences=n, max_new_tokens=max_new_tokens, eos_token_id=eos,
+                pad_token_id=pad, num_beams=1,
+            )[:, width:].tolist()
+            for j, seq in enumerate(gen):
+                if eos in seq:
+                    seq = seq[: seq.index(eos)]
+                out[idx[j // n]].append(tokenizer.decode(seq, skip_special_tokens=True).strip())
+    return out

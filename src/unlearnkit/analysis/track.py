@@ -1,0 +1,219 @@
+"""Run methods on θ_o with probes attached (G-effect, squeezing) and write curves + plots.
+
+    for each method: load θ_o → unlearn(D_f, D_r, on_step=probe) → probe.records
+    → <out>/<name>.json (records, params, training log, provenance), <name>.csv, <name>*.png
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unlearnkit.analysis.plots import pyplot, save_figure, write_csv
+from unlearnkit.data.tofu import HUB_NAME, RETAIN_OF, QASource, check_split_name
+from unlearnkit.errors import NonFiniteLossError, UnlearnkitError
+from unlearnkit.io import atomic_write_json
+
+
+@dataclass
+class Benchmark:
+    data: str
+    original: str
+    reference: str | None
+    forget: str
+    source: QASource
+
+
+def resolve_benchmark(benchmark: str, data: str | None, model: str | None, reference: str | None, forget: str,
+                      need_reference: bool, say: Callable[[str], None] = lambda s: None) -> Benchmark:
+    """Embedded: build (or reuse) data, θ_o and θ_r; TOFU: the paths given."""
+    check_split_name(forget, ("forget01", "forget05", "forget10"))
+    if benchmark == "embedded" and (model is None or data is None or (need_reference and reference is None)):
+        from unlearnkit.config import BuildConfig
+        from unlearnkit.models.build import build_models
+
+        ms = build_models(BuildConfig(forget_splits=[forget]), say=say)
+        data = data or str(ms.data_dir)
+        model = model or str(ms.original)
+        reference = reference or str(ms.reference_for(forget))
+    if model is None:
+        raise UnlearnkitError("--model PATH (θ_o) is needed with --benchmark tofu")
+    if need_reference and reference is None:
+        raise UnlearnkitError(
+            f"FQ needs the reference model retrained without {forget} (on {RETAIN_OF[forget]}): pass --reference PATH")
+    data = data or HUB_NAME
+    return Benchmark(data=data, original=model, reference=reference, forget=forget, source=QASource(data))
+
+
+def track_methods(methods: list[str], make_probe: Callable[[], Any], bench: Benchmark, overrides: dict[str, Any],
+                  say: Callable[[str], None] = lambda s: None) -> dict[str, dict]:
+    """Unlearn θ_o with each method, a fresh probe attached; returns per method its probe and log."""
+    from unlearnkit.engine.unlearn import make_params, resolve, unlearn
+    from unlearnkit.models.lm import load_model, pick_device
+
+    resolved = {}
+    for m in methods:  # validate everything before training anything
+        spec, retain = resolve(m)
+        resolved[m] = (spec, make_params(spec, overrides, retain))
+    forget = bench.source.split(bench.forget)
+    retain = bench.source.split(RETAIN_OF[bench.forget])
+    out = {}
+    for m, (spec, params) in resolved.items():
+        model, tok = load_model(bench.original, device=pick_device())
+        probe = make_probe()
+        say(f"{m}: unlearning with the probe attached")
+        try:
+            log = unlearn(model, tok, spec, params, forget, retain, bench.source.refusals, desc=m, on_step=probe)
+            log_d, error = log.to_dict(), None
+        except NonFiniteLossError as e:  # keep what was measured up to the failure
+            log_d, error = {"steps": []}, str(e)
+            say(f"{m}: STOPPED — {e}; keeping the curves measured so far")
+        out[m] = {"probe": probe, "params": params.model_dump(), "log": log_d, "error": error}
+        del model
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# G-effect report
+
+
+def gradient_report(results: dict[str, dict], out: Path, meta: dict) -> list[Path]:
+    from unlearnkit.analysis.g_effect import as_rows
+
+    rows, point_rows, doc = [], [], {"meta": meta, "methods": {}}
+    for m, r in results.items():
+        p = r["probe"]
+        rows += as_rows(m, p.records)
+        for rec in p.records:
+            for i, _ in enumerate((rec.get("pointwise") or {}).get("e_u", [])):
+                point_rows.append({"method": m, "step": rec["step"], "sample": i,
+                                   "e_u": rec["pointwise"]["e_u"][i], "e_r": rec["pointwise"]["e_r"][i]})
+        doc["methods"][m] = {"params": r["params"], "groups": p.groups, "records": p.records, "error": r["error"],
+                             "train_steps": r["log"]["steps"]}
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out / "g_effect.json", write_csv(out / "g_effect.csv", rows)]
+    atomic_write_json(files[0], doc)
+    if point_rows:
+        files.append(write_csv(out / "g_effect_pointwise.csv", point_rows))
+    files.append(_plot_g_totals(results, out / "g_effect.png"))
+    files.append(_plot_g_groups(results, out / "g_effect_groups.png"))
+    if point_rows:
+        files.append(_plot_pointwise(results, out / "g_effect_pointwise.png"))
+    return files
+
+
+def _series(records: list[dict], term: str, risk: str, group: str = "total"):
+    steps = [r["step"] for r in records if term in r["effects"]]
+    vals = [r["effects"][term][risk][group] for r in records if term in r["effects"]]
+    return np.array(steps), np.array(vals)
+
+
+def _plot_g_totals(results: dict[str, dict], path: Path) -> Path:
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, risk, title in zip(axes, ("e_u", "e_r"), ("unlearn G-effect e_u (forget data)",
+                                                     "retain G-effect e_r (retain data)"), strict=True):
+        for m, r in results.items():
+            s, v = _series(r["probe"].records, "forget", risk)
+            line, = ax.plot(s, v, marker="o", ms=3, label=f"{m} (forget term)")
+            if any("total" in rec["effects"] for rec in r["probe"].records):
+                s2, v2 = _series(r["probe"].records, "total", risk)
+                ax.plot(s2, v2, ls="--", color=line.get_color(), label=f"{m} (forget + retain term)")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_yscale("symlog", linthresh=1e-2)
+        ax.set_xlabel("optimiser step")
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+    fig.suptitle("G-effect e = ⟨∇L_obj, ∇R⟩ (R = mean answer NLL; negative = R rises)")
+    return save_figure(fig, path)
+
+
+def _plot_g_groups(results: dict[str, dict], path: Path) -> Path:
+    plt = pyplot()
+    n = len(results)
+    fig, axes = plt.subplots(2, n, figsize=(4.5 * n, 7.5), squeeze=False, gridspec_kw={"hspace": 0.35})
+    for j, (m, r) in enumerate(results.items()):
+        p = r["probe"]
+        for i, risk in enumerate(("e_u", "e_r")):
+            ax = axes[i][j]
+            cmap = plt.get_cmap("viridis", max(2, len(p.groups)))
+            for k, g in enumerate(p.groups):
+                s, v = _series(p.records, "forget", risk, g)
+                ax.plot(s, v, color=cmap(k), label=g)
+            ax.axhline(0, color="grey", lw=0.8)
+            ax.set_yscale("symlog", linthresh=1e-3)
+            ax.set_title(f"{m}: {risk} per parameter group")
+            ax.set_xlabel("optimiser step")
+            if j == 0:
+                ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+def _plot_pointwise(results: dict[str, dict], path: Path) -> Path:
+    plt = pyplot()
+    n = len(results)
+    fig, axes = plt.subplots(1, n, figsize=(4.5 * n, 4), squeeze=False)
+    for j, (m, r) in enumerate(results.items()):
+        ax = axes[0][j]
+        recs = [x for x in r["probe"].records if x.get("pointwise")]
+        for rec in (recs[0], recs[-1]) if len(recs) > 1 else recs:
+            ax.scatter(rec["pointwise"]["e_u"], rec["pointwise"]["e_r"], s=10, label=f"step {rec['step']}")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_xscale("symlog", linthresh=1e-2)
+        ax.set_yscale("symlog", linthresh=1e-2)
+        ax.set_xlabel("point-wise e_u")
+        ax.set_ylabel("point-wise e_r")
+        ax.set_title(m)
+        ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Squeezing report
+
+
+def squeeze_report(results: dict[str, dict], out: Path, meta: dict) -> list[Path]:
+    from unlearnkit.analysis.squeezing import as_rows
+
+    rows, doc = [], {"meta": meta, "methods": {}}
+    for m, r in results.items():
+        p = r["probe"]
+        rows += as_rows(m, p.records)
+        doc["methods"][m] = {"params": r["params"], "sampling": p.sampling, "records": p.records,
+                             "samples": p.samples, "error": r["error"], "train_steps": r["log"]["steps"]}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "squeezing.json", doc)
+    files = [out / "squeezing.json", write_csv(out / "squeezing.csv", rows)]
+    files.append(_plot_squeeze(results, out / "squeezing.png"))
+    return files
+
+
+def _plot_squeeze(results: dict[str, dict], path: Path) -> Path:
+    from unlearnkit.analysis.squeezing import GROUPS
+
+    plt = pyplot()
+    n = len(results)
+    fig, axes = plt.subplots(1, n, figsize=(4.8 * n, 4), squeeze=False, sharey=False)
+    colors = {"target": "black", "paraphrase": "grey", "high": "tab:red", "mid": "tab:orange", "low": "tab:blue"}
+    for j, (m, r) in enumerate(results.items()):
+        ax = axes[0][j]
+        recs = r["probe"].records
+        steps = [x["step"] for x in recs]
+        for g in GROUPS:
+            if not recs or recs[0][g]["tok"] is None:
+                continue
+            v0 = recs[0][g]["tok"]
+            ax.plot(steps, [x[g]["tok"] - v0 for x in recs], color=colors[g], marker="o", ms=3,
+                    ls="--" if g in ("target", "paraphrase") else "-", label=f"{g} (n={recs[0][g]['n']})")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_title(f"{m}")
+        ax.set_xlabel("optimiser step")
+        ax.set_ylabel("Δ mean per-token log-prob since step 0")
+        ax.legend(fontsize=7)
+    fig.suptitle("Squeezing effect: target, paraphrase and θ_o samples (high/mid/low likelihood under θ_o)")
+    return save_figure(fig, path)
