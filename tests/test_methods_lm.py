@@ -10,10 +10,14 @@ import torch
 from unlearnkit.data.tofu import QASource
 from unlearnkit.engine.unlearn import make_params, needs_reference, resolve, unlearn
 from unlearnkit.errors import UnlearnkitError
-from unlearnkit.methods import methods_for
+from unlearnkit.methods import get_method, methods_for
+from unlearnkit.methods.llm.posthoc import PostHocContext, is_post_hoc
 from unlearnkit.models.lm import load_model
 
-LLM_METHODS = [s.name for s in methods_for("llm")]
+# Training methods go through unlearn(); post-hoc methods (e.g. CRU) edit a θ_u through their own
+# apply(). Every registered method is in exactly one list, so none can skip its smoke test.
+LLM_METHODS = [s.name for s in methods_for("llm") if not is_post_hoc(s)]
+POST_HOC_METHODS = [s.name for s in methods_for("llm") if is_post_hoc(s)]
 
 
 def test_registry_has_the_language_model_methods():
@@ -35,6 +39,36 @@ def test_every_method_unlearns_a_tiny_model(name, tiny_models):
     assert all(math.isfinite(s["loss"]) for s in log.steps)
     moved = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
     assert moved == trainable, (sorted(trainable - moved)[:5], sorted(moved - trainable)[:5])
+
+
+@pytest.mark.parametrize("name", POST_HOC_METHODS)
+def test_every_post_hoc_method_edits_a_tiny_unlearned_model(name, tiny_models):
+    """Same architecture out, every tensor finite, a JSON report, θ_o and θ_u left untouched."""
+    import json
+
+    from unlearnkit.engine.evaluate import EvalConfig
+
+    src = QASource(tiny_models.data_dir)
+    original, tok = load_model(tiny_models.original)
+    unlearned, _ = load_model(tiny_models.original)
+    ga, _ = resolve("ga")
+    unlearn(unlearned, tok, ga, make_params(ga, {"lr": 1e-3, "batch_size": 4, "max_steps": 3}),
+            src.split("forget10"), src.split("retain90"))
+    reference, _ = load_model(tiny_models.reference_for("forget10"))
+    snap = {k: {n: t.clone() for n, t in m.state_dict().items()} for k, m in (("o", original), ("u", unlearned))}
+    spec = get_method(name, "llm")
+    ctx = PostHocContext(original=original, unlearned=unlearned, tokenizer=tok, source=src, forget="forget10",
+                         reference=reference, eval_config=EvalConfig(max_new_tokens=8))
+    model, report = spec.fn.apply(ctx, spec.params.model_validate(spec.fn.smoke))
+    out = model.state_dict()
+    assert model is not original and model is not unlearned
+    assert {n: t.shape for n, t in out.items()} == {n: t.shape for n, t in snap["o"].items()}
+    assert all(torch.isfinite(t).all() for t in out.values() if t.is_floating_point())
+    json.dumps(report)
+    for k, m in (("o", original), ("u", unlearned)):
+        assert all(torch.equal(t, snap[k][n]) for n, t in m.state_dict().items()), k
+    with pytest.raises(UnlearnkitError, match="is post-hoc"):
+        unlearn(original, tok, spec, spec.params(), src.split("forget10"), src.split("retain90"))
 
 
 def test_reference_copy_exists_only_when_needed():

@@ -20,9 +20,10 @@ run continues with the other methods.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -32,6 +33,7 @@ from unlearnkit.data.tofu import RETAIN_OF, QASource
 from unlearnkit.engine.evaluate import EvalConfig, EvalResult, compare_to_reference, evaluate, load_result, save_result
 from unlearnkit.errors import NonFiniteLossError, UnlearnkitError
 from unlearnkit.io import atomic_dir, atomic_write_json, atomic_write_text, content_hash, home, read_json
+from unlearnkit.methods.llm.posthoc import is_post_hoc
 from unlearnkit.results.provenance import provenance
 
 ForgetSplit = Literal["forget01", "forget05", "forget10"]
@@ -55,6 +57,8 @@ class RunConfig(StrictModel):
     eval: EvalConfig = EvalConfig()
     name: str | None = Field(None, description="run directory name (default: a hash of this config)")
     save_models: bool = True
+    continual: int = Field(1, ge=1, description="continual unlearning: split the forget set into this many requests "
+                           "(by subject) applied one after another; 1 = a normal run")
 
     @field_validator("methods")
     @classmethod
@@ -73,7 +77,8 @@ class Run:
 
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
-        name = cfg.name or f"lm-{cfg.forget}-{content_hash(cfg.model_dump(exclude={'name'}))}"
+        exclude = {"name"} | ({"continual"} if cfg.continual == 1 else set())  # k = 1 is the normal run
+        name = cfg.name or f"lm-{cfg.forget}-{content_hash(cfg.model_dump(exclude=exclude))}"
         self.dir = home() / "runs" / name
         for sub in ("models", "logs", "results"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
@@ -103,6 +108,7 @@ class _Context:
     device: Any
     dtype: Any
     say: Callable[[str], None]
+    reference: str | None = None  # θ_r path (post-hoc methods evaluate it on their validation split)
 
 
 def validate_methods(cfg: RunConfig) -> dict[str, tuple[Any, Any]]:
@@ -115,8 +121,34 @@ def validate_methods(cfg: RunConfig) -> dict[str, tuple[Any, Any]]:
         raise UnlearnkitError(f"method_params has entries for methods not in `methods`: {', '.join(sorted(unknown))}")
     for m in cfg.methods:
         spec, retain = resolve(m)
+        if is_post_hoc(spec):
+            out[m] = (spec, _post_hoc_params(cfg, m, spec, retain))
+            continue
         out[m] = (spec, make_params(spec, {**cfg.defaults, **cfg.method_params.get(m, {})}, retain))
     return out
+
+
+def _post_hoc_params(cfg: RunConfig, m: str, spec, retain: str | None):
+    """A post-hoc method's own params (the run's defaults go to its base method, validated here too)."""
+    from unlearnkit.config import validate
+
+    if retain:
+        raise UnlearnkitError(f"{m!r}: {spec.name} is post-hoc; give the retain term to its base method "
+                              f"(method_params: {{{spec.name}: {{base: ga+{retain}}}}})")
+    params = validate(spec.params, cfg.method_params.get(m, {}), prefix=f"method_params.{m}")
+    _base_of(cfg, spec, params)
+    return params
+
+
+def _base_of(cfg: RunConfig, spec, params):
+    """(base spec, base params) of a post-hoc method: the run's defaults + its base_params, same seed."""
+    from unlearnkit.engine.unlearn import make_params, resolve
+
+    base_spec, base_retain = resolve(params.base)
+    if is_post_hoc(base_spec):
+        raise UnlearnkitError(f"{spec.name}: base {params.base!r} is post-hoc too; the base must be a training "
+                              "method (e.g. ga, npo+kl)")
+    return base_spec, make_params(base_spec, {**cfg.defaults, **params.base_params, "seed": params.seed}, base_retain)
 
 
 def _kill_hook() -> Callable[[str], None] | None:
@@ -184,7 +216,7 @@ def run_benchmark(cfg: RunConfig, say: Callable[[str], None] = print, after_entr
     say("evaluated Original (θ_o)")
 
     # 3. methods
-    ctx = _Context(run, src, original, forget_records, retain_records, ref_res, device, dtype, say)
+    ctx = _Context(run, src, original, forget_records, retain_records, ref_res, device, dtype, say, reference)
     results: dict[str, list[EvalResult]] = {}
     times: dict[str, list[float]] = {}
     failures: dict[str, str] = {}
@@ -215,6 +247,10 @@ def run_benchmark(cfg: RunConfig, say: Callable[[str], None] = print, after_entr
                for name, (rs, t) in rows.items()}
     atomic_write_json(run.dir / "summary.json", {"rows": summary, "failures": failures, "provenance": prov()})
     atomic_write_text(run.dir / "table.md", table + "\n")
+    if cfg.continual > 1:
+        from unlearnkit.analysis.continual import write_run_curves
+
+        write_run_curves(run)
     return run, rows, failures, table
 
 
@@ -234,9 +270,17 @@ def _run_entry(ctx: _Context, entry: str, spec, params) -> None:
         say(f"{entry}: θ_u found, evaluating")
         model, tok = load_model(model_dir, device=ctx.device)
     else:
-        say(f"{entry}: unlearning with {spec.name} ({params.retain or spec.fn.default_retain} retain term)")
         try:
-            log = unlearn(model, tok, spec, params, ctx.forget_records, ctx.retain_records, ctx.src.refusals, desc=entry)
+            if is_post_hoc(spec):
+                model, log = _post_hoc_model(ctx, entry, spec, params, model, tok)
+            elif run.cfg.continual > 1:
+                from unlearnkit.analysis.continual import continual_model
+
+                model, log = continual_model(ctx, entry, spec, params, model, tok)
+            else:
+                say(f"{entry}: unlearning with {spec.name} ({params.retain or spec.fn.default_retain} retain term)")
+                log = unlearn(model, tok, spec, params, ctx.forget_records, ctx.retain_records, ctx.src.refusals,
+                              desc=entry).to_dict()
         except NonFiniteLossError as e:
             atomic_write_json(log_path, {"params": params.model_dump(), "error": str(e)})
             atomic_write_json(run.result_dir(entry) / "failed.json", {"error": str(e)})
@@ -245,11 +289,15 @@ def _run_entry(ctx: _Context, entry: str, spec, params) -> None:
         if run.cfg.save_models:
             with atomic_dir(model_dir) as tmp:
                 save_model(model, tok, tmp)
-        atomic_write_json(log_path, {"method": spec.name, "params": params.model_dump(), **log.to_dict()})
-        say(f"{entry}: unlearned in {log.wall_time:.1f}s ({len(log.steps)} steps)")
+        atomic_write_json(log_path, {"method": spec.name, "params": params.model_dump(), **log})
+        say(f"{entry}: unlearned in {log['wall_time']:.1f}s ({len(log.get('steps', []))} steps)")
     mid = model_id(str(model_dir)) if model_dir.is_dir() else None
     res = evaluate(model, tok, ctx.src, run.cfg.eval, model_id=mid)
     compare_to_reference(res, ctx.ref_res)
+    if run.cfg.continual > 1 and not is_post_hoc(spec):
+        from unlearnkit.analysis.continual import finish_entry
+
+        finish_entry(ctx, entry, res)
     if not run.cfg.save_models:
         from unlearnkit.engine.evaluate import state_fingerprint
 
@@ -257,3 +305,40 @@ def _run_entry(ctx: _Context, entry: str, spec, params) -> None:
     save_result(res, run.result_dir(entry), prov(seed=params.seed, method=spec.name, params=params.model_dump()))
     say(f"{entry}: evaluated (forget ES-exact {res.value('forget.es_exact'):.3f}, MU {res.value('mu'):.3f})")
     del model
+
+
+def _post_hoc_model(ctx: _Context, entry: str, spec, params, original, tok):
+    """θ_u from the base method (reusing the run's saved entry when its hyperparameters match), then apply."""
+    import time
+
+    from unlearnkit.engine.unlearn import unlearn
+    from unlearnkit.methods.llm.posthoc import PostHocContext
+    from unlearnkit.models.lm import load_model
+
+    run, say = ctx.run, ctx.say
+    if ctx.reference is None:
+        raise UnlearnkitError(f"{spec.name} needs the reference model θ_r (reference=PATH)")
+    base_spec, base_params = _base_of(run.cfg, spec, params)
+    base_entry = entry_name(params.base, params.seed)
+    base_dir, base_log = run.dir / "models" / base_entry, run.dir / "logs" / f"{base_entry}.json"
+    base_seconds = 0.0
+    if ((base_dir / "config.json").is_file() and base_log.is_file()
+            and read_json(base_log).get("params") == base_params.model_dump()):
+        say(f"{entry}: reusing θ_u of {base_entry}")
+        unlearned, _ = load_model(base_dir, device=ctx.device)
+        base_seconds = float(read_json(base_log).get("wall_time", 0.0))
+    else:
+        say(f"{entry}: making θ_u with {params.base}")
+        unlearned, _ = load_model(ctx.original, device=ctx.device)
+        base_seconds = unlearn(unlearned, tok, base_spec, base_params, ctx.forget_records, ctx.retain_records,
+                               ctx.src.refusals, desc=f"{entry} base").wall_time
+    reference, _ = load_model(ctx.reference, device=ctx.device)
+    t0 = time.perf_counter()
+    say(f"{entry}: applying {spec.name} to θ_u")
+    model, report = spec.fn.apply(PostHocContext(original=original, unlearned=unlearned, tokenizer=tok, source=ctx.src,
+                                                 forget=run.cfg.forget, reference=reference, eval_config=run.cfg.eval,
+                                                 say=say), params)
+    apply_seconds = time.perf_counter() - t0
+    atomic_write_json(run.result_dir(entry) / f"{spec.name}.json", report)
+    return model, {"base": params.base, "base_params": base_params.model_dump(), "base_seconds": base_seconds,
+                   "apply_seconds": apply_seconds, "wall_time": base_seconds + apply_seconds, "report": report}

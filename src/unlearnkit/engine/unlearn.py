@@ -38,6 +38,8 @@ def resolve(name: str) -> tuple[MethodSpec, str | None]:
 
 
 def make_params(spec: MethodSpec, overrides: dict[str, Any] | None = None, retain: str | None = None):
+    if not isinstance(spec.fn, LMObjective):
+        raise UnlearnkitError(_post_hoc_message(spec))
     data = dict(overrides or {})
     if retain is not None:
         data["retain"] = retain
@@ -49,6 +51,11 @@ def make_params(spec: MethodSpec, overrides: dict[str, Any] | None = None, retai
         if isinstance(e, ValidationError):
             raise UnlearnkitError(f"method {spec.name!r}: " + format_validation_error(e)) from None
         raise
+
+
+def _post_hoc_message(spec: MethodSpec) -> str:
+    return (f"method {spec.name!r} is post-hoc (it edits a model unlearned by another method, it does not train one): "
+            f"list it in `unlearnkit run` methods (e.g. methods=[ga,{spec.name}]) or use `unlearnkit layers --cru`")
 
 
 def _paired_loader(forget_items: list, retain_items: list, params, pad_id: int,
@@ -123,10 +130,7 @@ def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dic
     """
     obj: LMObjective = spec.fn
     if not isinstance(obj, LMObjective):
-        raise UnlearnkitError(
-            f"method {spec.name!r} is a post-hoc method (it edits an unlearned model, it does not train one): "
-            f"list it in `unlearnkit run` methods or call its apply function (see `unlearnkit ls methods`)"
-        )
+        raise UnlearnkitError(_post_hoc_message(spec))
     kind = retain_kind(spec, params)
     if not forget_records:
         raise UnlearnkitError("the forget set is empty: choose a forget split with records")

@@ -1,0 +1,300 @@
+"""Layer patching, CRU, squeezing, continual unlearning and the analysis commands on the tiny benchmark."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+
+from unlearnkit.analysis import layers as L
+from unlearnkit.analysis.continual import continual_unlearn, forget_requests
+from unlearnkit.analysis.groups import locate_layers, supported_families
+from unlearnkit.analysis.squeezing import SqueezeProbe, likelihood_bands
+from unlearnkit.data.tofu import QASource
+from unlearnkit.engine.unlearn import make_params, resolve, unlearn
+from unlearnkit.errors import UnlearnkitError
+from unlearnkit.models.lm import load_model
+
+
+@pytest.fixture(scope="module")
+def src(tiny_models):
+    return QASource(tiny_models.data_dir)
+
+
+@pytest.fixture(scope="module")
+def pair(tiny_models, src):
+    """(θ_o, θ_u, tokenizer): θ_u = GA for 3 steps, so every tensor of θ_u differs from θ_o."""
+    original, tok = load_model(tiny_models.original)
+    unlearned = copy.deepcopy(original)
+    spec, _ = resolve("ga")
+    unlearn(unlearned, tok, spec, make_params(spec, {"lr": 1e-3, "batch_size": 4, "max_steps": 3}),
+            src.split("forget10"), src.split("retain90"))
+    return original, unlearned, tok
+
+
+def _state(m):
+    return {n: t.detach().clone() for n, t in m.state_dict().items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# patching
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+def test_patching_layer_l_changes_exactly_the_tensors_of_layer_l(pair, layer):
+    original, unlearned, _ = pair
+    so, su = _state(original), _state(unlearned)
+    prefix = f"model.layers.{layer}."
+    assert all(not torch.equal(so[n], su[n]) for n in so if n.startswith(prefix))
+    patched = L.patched_copy(original, unlearned, [f"layer.{layer}"])
+    sp = patched.state_dict()
+    changed = {n for n in sp if not torch.equal(sp[n], so[n])}
+    assert changed == {n for n in so if n.startswith(prefix)}
+    assert all(torch.equal(sp[n], su[n]) for n in changed)
+    assert all(torch.equal(t, so[n]) for n, t in original.state_dict().items())  # θ_o untouched
+    with L.patched(original, unlearned, [f"layer.{layer}"]) as m:  # in place, then restored
+        assert torch.equal(m.state_dict()[prefix + "mlp.up_proj.weight"], su[prefix + "mlp.up_proj.weight"])
+    assert all(torch.equal(t, so[n]) for n, t in original.state_dict().items())
+
+
+def test_patching_every_group_gives_theta_u_including_tied_head(pair):
+    original, unlearned, _ = pair
+    lm = locate_layers(original)
+    full = L.patched_copy(original, unlearned, lm.groups())
+    su = unlearned.state_dict()
+    assert "lm_head.weight" in su  # tied: the same tensor as the embedding
+    assert all(torch.equal(t, su[n]) for n, t in full.state_dict().items())
+
+
+def test_a_layer_index_that_does_not_exist_is_a_clear_error(pair):
+    lm = locate_layers(pair[0])
+    with pytest.raises(UnlearnkitError, match=r"layer 7 does not exist: the model has 2 transformer layers \(indices 0\.\.1\)"):
+        L.transformer_layers(lm, [0, 7])
+    with pytest.raises(UnlearnkitError, match="unknown parameter group"):
+        L.patched_copy(pair[0], pair[1], ["layer.9"])
+
+
+def test_a_family_whose_layers_cannot_be_located_names_the_supported_families():
+    class Mystery(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.config = type("C", (), {"model_type": "mystery", "num_hidden_layers": 2})()
+            self.stack = torch.nn.ModuleList([torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)])
+
+    with pytest.raises(UnlearnkitError) as e:
+        locate_layers(Mystery())
+    msg = str(e.value)
+    assert "cannot locate the transformer layers of a 'mystery' model" in msg and "Llama" in msg and "GPT-2" in msg
+    assert supported_families() in msg and "\n" not in msg
+
+
+def test_different_architectures_cannot_be_patched(pair, tiny_models):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    other = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=4))
+    with pytest.raises(UnlearnkitError, match="different architectures"):
+        L.patched_copy(pair[0], other, ["layer.0"])
+
+
+# ---------------------------------------------------------------------------------------------
+# CRU
+
+
+def _fake_scores(monkeypatch, table: dict[str, tuple[float, float]], pair):
+    """Replace evaluation by a lookup: which groups of the model come from θ_u → (FQ ln p, MU)."""
+    original, unlearned, _ = pair
+    lm = locate_layers(original)
+    su = dict(unlearned.named_parameters())
+
+    def fake(model, tok, source, cfg, ref):
+        from_u = [g for g in lm.groups()
+                  if all(torch.equal(p, su[n]) for n, p in model.named_parameters() if lm.group_of(n) == g)]
+        fq = sum(table[g][0] for g in from_u) - 10.0
+        mu = 0.9 - sum(table[g][1] for g in from_u)
+        return {"fq_log_p": fq, "mu": mu, "forget_es_exact": 1.0 - 0.1 * len(from_u)}
+
+    monkeypatch.setattr(L, "evaluate_in_memory", fake)
+    monkeypatch.setattr(L, "summarise", lambda r: r)
+
+
+def test_cru_with_k_all_is_theta_u_and_with_k_zero_is_theta_o(pair, src, monkeypatch):
+    original, unlearned, tok = pair
+    table = {"embedding": (1.0, 0.05), "layer.0": (6.0, 0.5), "layer.1": (3.0, 0.02), "head": (0.5, 0.0)}
+    _fake_scores(monkeypatch, table, pair)
+    val = L.HalfSource(src, 0)
+    so, su = _state(original), _state(unlearned)
+    for k, expect in ((4, su), (0, so)):
+        groups, report = L.cru(original, unlearned, tok, val, None, None, k=k)
+        model = L.patched_copy(original, unlearned, groups)
+        assert all(torch.equal(t, expect[n]) for n, t in model.state_dict().items()), k
+        assert report["k"] == k and report["k_chosen_on"] == "given"
+    # chosen on validation: rank FQ (layer.0 1, layer.1 2, embedding 3, head 4) + rank MU (head 1, layer.1 2,
+    # embedding 3, layer.0 4) = layer.1 4, layer.0 5, head 5, embedding 6; ties go to the higher FQ
+    groups, report = L.cru(original, unlearned, tok, val, None, None)
+    assert [r["unit"] for r in report["ranking"]] == ["layer.1", "layer.0", "head", "embedding"]
+    assert report["k_chosen_on"] == "validation" and groups == report["groups_from_unlearned"]
+    assert [c["k"] for c in report["candidates_validation"]] == [0, 1, 2, 3, 4]
+    with pytest.raises(UnlearnkitError, match="CRU k=9 is out of range: choose 0..4"):
+        L.cru(original, unlearned, tok, val, None, None, k=9)
+
+
+def test_choose_k_is_the_best_rank_sum():
+    tie = [{"fq_log_p": -9.0, "mu": 0.9}, {"fq_log_p": -3.0, "mu": 0.8}, {"fq_log_p": -1.0, "mu": 0.1}]
+    assert L.choose_k(tie) == 2  # rank sums 3+1, 2+2, 1+3 all tie at 4: the higher FQ wins
+    c = [{"fq_log_p": -9.0, "mu": 0.9}, {"fq_log_p": -1.0, "mu": 0.8}, {"fq_log_p": -3.0, "mu": 0.1}]
+    assert L.choose_k(c) == 1  # rank sums 3+1, 1+2, 2+3
+
+
+def test_validation_and_test_halves_split_subjects(src):
+    val, test = L.HalfSource(src, 0), L.HalfSource(src, 1)
+    f, v, t = src.split("forget10"), val.split("forget10"), test.split("forget10")
+    assert sorted(r["question"] for r in v + t) == sorted(r["question"] for r in f)
+    names = L._subject_names(src)
+    who = lambda recs: {next(n for n in names if n in r["question"]) for r in recs}  # noqa: E731
+    assert who(v) and who(t) and not who(v) & who(t)
+
+
+# ---------------------------------------------------------------------------------------------
+# squeezing
+
+
+def test_likelihood_bands_are_terciles():
+    import numpy as np
+
+    assert likelihood_bands(np.array([-1.0, -5.0, -0.1, -3.0, -2.0, -9.0])) == ["high", "low", "high", "mid", "mid", "low"]
+
+
+def test_squeeze_probe_tracks_groups_and_leaves_training_unchanged(tiny_models, src):
+    spec, _ = resolve("npo")
+    params = make_params(spec, {"lr": 2e-3, "batch_size": 4, "max_steps": 2})
+    forget, retain = src.split("forget10"), src.split("retain90")
+    m1, tok = load_model(tiny_models.original)
+    m2 = copy.deepcopy(m1)
+    unlearn(m1, tok, spec, params, forget, retain)
+    probe = SqueezeProbe(every=1, n_samples=3, max_new_tokens=16)
+    unlearn(m2, tok, spec, params, forget, retain, on_step=probe)
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values(), strict=True))
+    assert [r["step"] for r in probe.records] == [0, 1, 2]
+    s = probe.sampling
+    assert s["drawn"] == 3 * len(forget) == s["kept"] + s["equal_to_target_or_paraphrase"] + s["duplicates"] + s["empty"]
+    rec = probe.records[-1]
+    assert rec["target"]["n"] == len(forget) and rec["target"]["tok"] < probe.records[0]["target"]["tok"]
+    assert sum(rec[b]["n"] for b in ("high", "mid", "low")) == s["kept"]
+    with pytest.raises(UnlearnkitError, match="positive number of steps"):
+        SqueezeProbe(every=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# continual
+
+
+def test_forget_requests_are_whole_subjects(src):
+    recs = src.split("forget10")
+    names = L._subject_names(src)
+    reqs = forget_requests(recs, 3, names)
+    assert sorted(i for r in reqs for i in r) == list(range(len(recs)))
+    subj = [{next(n for n in names if n in recs[i]["question"]) for i in r} for r in reqs]
+    assert all(not (a & b) for j, a in enumerate(subj) for b in subj[j + 1 :])
+    with pytest.raises(UnlearnkitError, match="continual=11 needs at least 11 subjects"):
+        forget_requests(recs, 11, names)
+
+
+def test_continual_with_one_stage_equals_a_normal_run(tiny_models, src):
+    spec, _ = resolve("gd")
+    params = make_params(spec, {"lr": 1e-3, "batch_size": 4, "max_steps": 3})
+    forget, retain = src.split("forget10"), src.split("retain90")
+    m1, tok = load_model(tiny_models.original)
+    m2 = copy.deepcopy(m1)
+    unlearn(m1, tok, spec, params, forget, retain)
+    logs = continual_unlearn(m2, tok, spec, params, [forget], retain, None)
+    assert len(logs) == 1
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values(), strict=True))
+    from unlearnkit.run import Run, RunConfig
+
+    assert Run(RunConfig(continual=1)).dir == Run(RunConfig()).dir  # same run directory, same results
+
+
+def test_continual_run_writes_stages_and_decline_curves(tiny_models):
+    from unlearnkit.run import run_benchmark
+
+    from .test_run import tiny_run
+
+    cfg = tiny_run(name="continual2", methods=["ga"], continual=2, defaults={"lr": 1e-3, "epochs": 1, "batch_size": 4},
+                   eval={"max_new_tokens": 8})
+    run, rows, failures, table = run_benchmark(cfg, say=lambda s: None)
+    assert not failures and "ga" in rows
+    cur = json.loads((run.dir / "results" / "ga__s0" / "continual.json").read_text())
+    assert cur["stages"] == 2 and [s["stage"] for s in cur["curve"]] == [0, 1, 2]
+    assert cur["curve"][1]["forget_es_done"] is not None and cur["curve"][2]["forget_es_to_come"] is None
+    assert cur["curve"][2]["forget_es_exact"] == pytest.approx(rows["ga"][0][0].value("forget.es_exact"))
+    for f in ("continual.json", "continual.csv", "continual.png"):
+        assert (run.dir / f).is_file()
+    log = json.loads((run.dir / "logs" / "ga__s0.json").read_text())
+    assert [s["stage"] for s in log["stages"]] == [1, 2]
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+
+
+def _cli(capsys, *argv):
+    from unlearnkit.cli import main
+
+    rc = main(list(argv))
+    return rc, capsys.readouterr()
+
+
+@pytest.mark.parametrize("cmd", ["gradient", "squeeze"])
+@pytest.mark.parametrize("every", ["0", "-2"])
+def test_non_positive_interval_on_the_command_line(capsys, cmd, every):
+    rc, out = _cli(capsys, cmd, "--method", "ga", "--every", every)
+    assert rc == 2 and f"--every must be a positive number of optimiser steps (s ≥ 1), got {every}" in out.err
+
+
+def test_layers_command_rejects_a_missing_layer(capsys, tiny_models):
+    rc, out = _cli(capsys, "layers", "--unlearned", str(tiny_models.original), "--model", str(tiny_models.original),
+                   "--data", str(tiny_models.data_dir), "--reference", str(tiny_models.reference_for("forget10")),
+                   "--layers", "0,5")
+    assert rc == 2 and "layer 5 does not exist: the model has 2 transformer layers" in out.err
+
+
+def test_post_hoc_method_in_unlearn_command_is_a_clear_error(capsys, tiny_models):
+    rc, out = _cli(capsys, "unlearn", "--method", "cru", "--model", str(tiny_models.original),
+                   "--data", str(tiny_models.data_dir))
+    assert rc == 2 and "is post-hoc" in out.err
+
+
+def test_gradient_command_writes_curves_and_plots(capsys, tiny_models, tmp_path):
+    rc, out = _cli(capsys, "gradient", "--method", "ga,npo", "--every", "2", "--pointwise", "--model",
+                   str(tiny_models.original), "--data", str(tiny_models.data_dir), "--out", str(tmp_path),
+                   "max_steps=2", "batch_size=4", "lr=1e-3")
+    assert rc == 0, out.err
+    doc = json.loads((tmp_path / "g_effect.json").read_text())
+    assert set(doc["methods"]) == {"ga", "npo"}
+    assert [r["step"] for r in doc["methods"]["ga"]["records"]] == [0, 2]
+    for f in ("g_effect.csv", "g_effect.png", "g_effect_groups.png", "g_effect_pointwise.csv", "g_effect_pointwise.png"):
+        assert (tmp_path / f).is_file(), f
+    assert "e_u (forget term)" in out.out
+
+
+@pytest.mark.parametrize("cmd", ["gradient", "squeeze", "layers"])
+def test_analysis_commands_have_help(capsys, cmd):
+    with pytest.raises(SystemExit) as e:
+        _cli(capsys, cmd, "--help")
+    assert e.value.code == 0 and "usage: unlearnkit " + cmd in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_layers_command_with_cru_end_to_end(capsys, tiny_models, tmp_path):
+    rc, out = _cli(capsys, "layers", "--method", "ga", "--cru", "--model", str(tiny_models.original),
+                   "--data", str(tiny_models.data_dir), "--reference", str(tiny_models.reference_for("forget10")),
+                   "--out", str(tmp_path), "--max-new-tokens", "16", "max_steps=3", "lr=1e-3", "batch_size=4")
+    assert rc == 0, out.err
+    doc = json.loads((tmp_path / "layers.json").read_text())
+    assert list(doc["sweep"]) == ["embedding", "layer.0", "layer.1", "head"]
+    assert set(doc["cru"]["test"]) == {"original", "unlearned", "cru"}
+    for f in ("layers.csv", "layers.png", "cru.csv", "cru.png"):
+        assert (tmp_path / f).is_file()
