@@ -84,33 +84,53 @@ def extraction_strength_by_generation(model, tokenizer, question: str, answer: s
 
 
 @torch.no_grad()
-def sample_answers(model, tokenizer, questions: Sequence[str], n: int, temperature: float = 1.0,
-                   max_new_tokens: int = 64, seed: int = 0, batch_size: int = 64) -> list[list[str]]:
-    """``n`` answers per question sampled from the full distribution (softmax(logits / T), no top-k
-    or top-p truncation), cut at EOS. Uses its own seeded RNG: the caller's RNG state is unchanged."""
+def sample_ids(model, tokenizer, prompts: Sequence[list[int]], n: int, max_new_tokens: int,
+               batch_size: int = 64, temperature: float = 1.0) -> list[list[list[int]]]:
+    """``n`` sampled continuations per token-id prompt (plain ancestral sampling at ``temperature``:
+    no top-k / top-p truncation), batched with left padding. Each continuation is cut after its
+    first EOS, which is kept (so it is a complete answer the model can be trained on); a
+    continuation that hits ``max_new_tokens`` first is returned as is. Uses the global torch RNG.
+    """
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     device = next(model.parameters()).device
-    prompts = [encode_prompt(tokenizer, q) for q in questions]
-    out: list[list[str]] = [[] for _ in questions]
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        per_batch = max(1, batch_size // n)
-        for s in range(0, len(prompts), per_batch):
-            idx = list(range(s, min(s + per_batch, len(prompts))))
+    was_training = model.training
+    model.eval()
+    results: dict[int, list[list[int]]] = {}
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    try:
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
             width = max(len(prompts[i]) for i in idx)
             ids = torch.full((len(idx), width), pad, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
             for row, i in enumerate(idx):
-                ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
-                mask[row, width - len(prompts[i]) :] = 1
+                p = prompts[i]
+                ids[row, width - len(p) :] = torch.tensor(p)
+                mask[row, width - len(p) :] = 1
             gen = model.generate(
                 input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=True, temperature=temperature,
                 top_k=0, top_p=1.0, num_return_sequences=n, max_new_tokens=max_new_tokens, eos_token_id=eos,
                 pad_token_id=pad, num_beams=1,
             )[:, width:].tolist()
-            for j, seq in enumerate(gen):
-                if eos in seq:
-                    seq = seq[: seq.index(eos)]
-                out[idx[j // n]].append(tokenizer.decode(seq, skip_special_tokens=True).strip())
-    return out
+            for row, i in enumerate(idx):
+                outs = []
+                for seq in gen[row * n : (row + 1) * n]:
+                    if eos in seq:
+                        seq = seq[: seq.index(eos) + 1]
+                    outs.append(seq)
+                results[i] = outs
+    finally:
+        model.train(was_training)
+    return [results[i] for i in range(len(prompts))]
+
+
+def sample_answers(model, tokenizer, questions: Sequence[str], n: int, temperature: float = 1.0,
+                   max_new_tokens: int = 64, seed: int = 0, batch_size: int = 64) -> list[list[str]]:
+    """``n`` answers per question sampled from the full distribution (:func:`sample_ids`), decoded
+    without EOS. Uses its own seeded RNG: the caller's RNG state is unchanged."""
+    prompts = [encode_prompt(tokenizer, q) for q in questions]
+    device = next(model.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        ids = sample_ids(model, tokenizer, prompts, n, max_new_tokens, max(1, batch_size // n), temperature)
+    return [[tokenizer.decode(s, skip_special_tokens=True).strip() for s in per] for per in ids]

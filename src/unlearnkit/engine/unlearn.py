@@ -1,6 +1,7 @@
 """Run one language-model unlearning method: θ_o, D_f, D_r → θ_u.
 
-``resolve("npo+kl")`` applies the naming rule ``<forget term>+<retain term>``; ``make_params``
+``resolve("npo+kl")`` applies the naming rule ``<forget term>+<retain term>`` (the retain term is
+one of none | nll | kl, or one the method offers itself, e.g. ``rmu+act``); ``make_params``
 validates hyperparameters with one-line errors; :func:`unlearn` builds the paired
 forget/retain batches, keeps a frozen copy of θ_o only when the objective needs it (a
 reference-based forget term or the KL retain term), and minimises γ·L_forget + α·L_retain
@@ -28,12 +29,20 @@ from unlearnkit.methods.llm.base import ForgetInputs, LMObjective, retain_kl, re
 RETAIN_KINDS = ("none", "nll", "kl")
 
 
+def retain_kinds(spec: MethodSpec) -> tuple[str, ...]:
+    """The retain terms ``spec`` accepts: the shared ones plus the method's own (RMU's ``act``)."""
+    return RETAIN_KINDS + tuple(spec.fn.extra_retain)
+
+
 def resolve(name: str) -> tuple[MethodSpec, str | None]:
     """``"npo"`` → (npo, None); ``"npo+kl"`` → (npo, "kl"): forget term + explicit retain term."""
     base, _, retain = name.partition("+")
     if retain and retain not in RETAIN_KINDS:
-        raise UnlearnkitError(f"unknown retain term {retain!r} in {name!r}: use one of {', '.join(RETAIN_KINDS)} "
-                              "(e.g. npo+kl)")
+        spec = get_method(base, "llm")
+        if retain not in spec.fn.extra_retain:
+            raise UnlearnkitError(f"unknown retain term {retain!r} in {name!r}: use one of "
+                                  f"{', '.join(retain_kinds(spec))} (e.g. {base}+kl)")
+        return spec, retain
     return get_method(base, "llm"), (retain or None)
 
 
@@ -81,7 +90,9 @@ def retain_kind(spec: MethodSpec, params) -> str:
 
 
 def needs_reference(spec: MethodSpec, params) -> bool:
-    return spec.fn.needs_reference or retain_kind(spec, params) == "kl"
+    kind = retain_kind(spec, params)
+    extra = spec.fn.extra_retain.get(kind)
+    return spec.fn.needs_reference or kind == "kl" or (extra is not None and extra.needs_reference)
 
 
 @dataclass
@@ -163,7 +174,11 @@ def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dic
     state["forget_items"] = forget_items
 
     def retain_loss(m, batch):
-        return retain_nll(m, batch) if kind == "nll" else retain_kl(m, reference, batch)
+        if kind == "nll":
+            return retain_nll(m, batch)
+        if kind == "kl":
+            return retain_kl(m, reference, batch)
+        return obj.extra_retain[kind].fn(m, reference, batch, params, state)  # the method's own (e.g. RMU's act)
 
     def loss_fn(m, batch):
         f_loss, terms = obj.forget(ForgetInputs(m, batch["forget"], params, reference, state))
@@ -208,4 +223,4 @@ def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dic
         return log
     finally:
         model.requires_grad_(True)
-        reference = None  # drop the frozen copy  # noqa: F841
+        reference = None  # drop the frozen copy (not `del`: the loss closure refers to it)
