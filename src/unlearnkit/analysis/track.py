@@ -53,11 +53,14 @@ def track_methods(methods: list[str], make_probe: Callable[[], Any], bench: Benc
                   say: Callable[[str], None] = lambda s: None) -> dict[str, dict]:
     """Unlearn θ_o with each method, a fresh probe attached; returns per method its probe and log."""
     from unlearnkit.engine.unlearn import make_params, resolve, unlearn
+    from unlearnkit.methods.llm.posthoc import is_post_hoc
     from unlearnkit.models.lm import load_model, pick_device
 
     resolved = {}
     for m in methods:  # validate everything before training anything
         spec, retain = resolve(m)
+        if is_post_hoc(spec):
+            raise UnlearnkitError(f"{m!r} is post-hoc (it does not train): track its base method instead")
         resolved[m] = (spec, make_params(spec, overrides, retain))
     forget = bench.source.split(bench.forget)
     retain = bench.source.split(RETAIN_OF[bench.forget])

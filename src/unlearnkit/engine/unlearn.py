@@ -47,7 +47,7 @@ def resolve(name: str) -> tuple[MethodSpec, str | None]:
 
 
 def make_params(spec: MethodSpec, overrides: dict[str, Any] | None = None, retain: str | None = None):
-    if not isinstance(spec.fn, LMObjective):
+    if retain is not None and not isinstance(spec.fn, LMObjective):
         raise UnlearnkitError(_post_hoc_message(spec))
     data = dict(overrides or {})
     if retain is not None:
@@ -90,6 +90,8 @@ def retain_kind(spec: MethodSpec, params) -> str:
 
 
 def needs_reference(spec: MethodSpec, params) -> bool:
+    if not isinstance(spec.fn, LMObjective):
+        return False  # post-hoc: it never trains, so unlearn() makes no frozen copy for it
     kind = retain_kind(spec, params)
     extra = spec.fn.extra_retain.get(kind)
     return spec.fn.needs_reference or kind == "kl" or (extra is not None and extra.needs_reference)
