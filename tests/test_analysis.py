@@ -298,3 +298,35 @@ def test_layers_command_with_cru_end_to_end(capsys, tiny_models, tmp_path):
     assert set(doc["cru"]["test"]) == {"original", "unlearned", "cru"}
     for f in ("layers.csv", "layers.png", "cru.csv", "cru.png"):
         assert (tmp_path / f).is_file()
+
+
+def test_cru_in_a_run_reuses_the_base_entry_and_reports_its_selection(tiny_models):
+    from unlearnkit.run import run_benchmark
+
+    from .test_run import tiny_run
+
+    cfg = tiny_run(name="cru", methods=["ga", "cru"], defaults={"lr": 1e-3, "epochs": 1, "batch_size": 4},
+                   method_params={"cru": {"base": "ga", "units": "layers", "k": 1}}, eval={"max_new_tokens": 8})
+    said = []
+    run, rows, failures, _ = run_benchmark(cfg, say=said.append)
+    assert not failures and set(rows) == {"Original", "Retrain", "ga", "cru"}
+    assert "cru__s0: reusing θ_u of ga__s0" in said
+    rep = json.loads((run.dir / "results" / "cru__s0" / "cru.json").read_text())
+    assert rep["k"] == 1 and len(rep["groups_from_unlearned"]) == 1
+    log = json.loads((run.dir / "logs" / "cru__s0.json").read_text())
+    assert log["base"] == "ga" and log["base_params"]["lr"] == 1e-3
+
+
+def test_post_hoc_methods_are_validated_in_a_run():
+    from unlearnkit.run import validate_methods
+
+    from .test_run import tiny_run
+
+    with pytest.raises(UnlearnkitError, match="cannot run in stages"):
+        validate_methods(tiny_run(methods=["ga", "cru"], continual=2))
+    with pytest.raises(UnlearnkitError, match="base 'cru' is post-hoc too"):
+        validate_methods(tiny_run(methods=["cru"], method_params={"cru": {"base": "cru"}}))
+    with pytest.raises(UnlearnkitError, match="method_params.cru.k"):
+        validate_methods(tiny_run(methods=["cru"], method_params={"cru": {"k": -1}}))
+    with pytest.raises(UnlearnkitError, match="give the retain term to its base method"):
+        validate_methods(tiny_run(methods=["cru+kl"]))

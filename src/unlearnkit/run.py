@@ -122,6 +122,9 @@ def validate_methods(cfg: RunConfig) -> dict[str, tuple[Any, Any]]:
     for m in cfg.methods:
         spec, retain = resolve(m)
         if is_post_hoc(spec):
+            if cfg.continual > 1:
+                raise UnlearnkitError(f"{m!r} is post-hoc and cannot run in stages: drop it from methods or use "
+                                      "continual=1")
             out[m] = (spec, _post_hoc_params(cfg, m, spec, retain))
             continue
         out[m] = (spec, make_params(spec, {**cfg.defaults, **cfg.method_params.get(m, {})}, retain))

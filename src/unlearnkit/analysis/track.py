@@ -159,7 +159,7 @@ def _plot_g_groups(results: dict[str, dict], path: Path) -> Path:
 def _plot_pointwise(results: dict[str, dict], path: Path) -> Path:
     plt = pyplot()
     n = len(results)
-    fig, axes = plt.subplots(1, n, figsize=(4.5 * n, 4), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(4.8 * n, 4), squeeze=False, gridspec_kw={"wspace": 0.4})
     for j, (m, r) in enumerate(results.items()):
         ax = axes[0][j]
         recs = [x for x in r["probe"].records if x.get("pointwise")]
