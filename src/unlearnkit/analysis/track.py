@@ -201,22 +201,25 @@ def _plot_squeeze(results: dict[str, dict], path: Path) -> Path:
 
     plt = pyplot()
     n = len(results)
-    fig, axes = plt.subplots(1, n, figsize=(4.8 * n, 4), squeeze=False, sharey=False)
+    fig, axes = plt.subplots(2, n, figsize=(4.8 * n, 7.6), squeeze=False, gridspec_kw={"hspace": 0.4, "wspace": 0.35})
     colors = {"target": "black", "paraphrase": "grey", "high": "tab:red", "mid": "tab:orange", "low": "tab:blue"}
     for j, (m, r) in enumerate(results.items()):
-        ax = axes[0][j]
         recs = r["probe"].records
-        steps = [x["step"] for x in recs]
-        for g in GROUPS:
-            if not recs or recs[0][g]["tok"] is None:
-                continue
-            v0 = recs[0][g]["tok"]
-            ax.plot(steps, [x[g]["tok"] - v0 for x in recs], color=colors[g], marker="o", ms=3,
-                    ls="--" if g in ("target", "paraphrase") else "-", label=f"{g} (n={recs[0][g]['n']})")
-        ax.axhline(0, color="grey", lw=0.8)
-        ax.set_title(f"{m}")
-        ax.set_xlabel("optimiser step")
-        ax.set_ylabel("Δ mean per-token log-prob since step 0")
-        ax.legend(fontsize=7)
+        last = recs[-1]["step"] if recs else 0
+        for i, upto in enumerate((last, max(3, last // 4))):  # the whole run; its first quarter enlarged
+            ax = axes[i][j]
+            part = [x for x in recs if x["step"] <= upto]
+            for g in GROUPS:
+                if not part or part[0][g]["tok"] is None:
+                    continue
+                v0 = part[0][g]["tok"]
+                ax.plot([x["step"] for x in part], [x[g]["tok"] - v0 for x in part], color=colors[g], marker="o",
+                        ms=3, ls="--" if g in ("target", "paraphrase") else "-", label=f"{g} (n={part[0][g]['n']})")
+            ax.axhline(0, color="grey", lw=0.8)
+            ax.set_title(m if i == 0 else f"{m}: steps 0–{upto}")
+            ax.set_xlabel("optimiser step")
+            ax.set_ylabel("Δ mean per-token log-prob since step 0")
+            if i == 0:
+                ax.legend(fontsize=7)
     fig.suptitle("Squeezing effect: target, paraphrase and θ_o samples (high/mid/low likelihood under θ_o)")
     return save_figure(fig, path)
