@@ -330,3 +330,10 @@ def test_post_hoc_methods_are_validated_in_a_run():
         validate_methods(tiny_run(methods=["cru"], method_params={"cru": {"k": -1}}))
     with pytest.raises(UnlearnkitError, match="give the retain term to its base method"):
         validate_methods(tiny_run(methods=["cru+kl"]))
+
+
+def test_rank_ties_absorb_numerical_noise():
+    # k0 and k1 differ by 2e-7 in MU (a norm weight that barely moved): a tie, so the higher FQ decides
+    c = [{"fq_log_p": -9.7957, "mu": 0.9121248}, {"fq_log_p": -9.7957, "mu": 0.9121250},
+         {"fq_log_p": -6.80, "mu": 0.8177}, {"fq_log_p": -5.53, "mu": 0.7595}, {"fq_log_p": -5.53, "mu": 0.7344}]
+    assert L.choose_k(c) == 3  # rank sums 4.5+1.5, 4.5+1.5, 3+3, 1.5+4, 1.5+5 → 6, 6, 6, 5.5, 6.5

@@ -9,8 +9,8 @@ The sweep evaluates FQ, MU and forget ES of θ_{o←u}[l] for every layer l; the
 U-shape in MU (middle layers hurt utility most).
 
 **CRU.** Rank the groups by rank(FQ) + rank(MU) of their patched models on a *validation*
-half of the benchmark (rank 1 = best; ties share the average rank; order among equal sums:
-higher FQ, then higher MU); keep the top-k groups from θ_u and the rest from θ_o; choose k on
+half of the benchmark (rank 1 = best; values equal after rounding MU to 3 and ln p to 2 decimals are ties
+and share the average rank; order among equal sums: higher FQ, then higher MU); keep the top-k groups from θ_u and the rest from θ_o; choose k on
 validation by the same rank-sum criterion over the candidates k = 0..K (k = 0 is θ_o, k = K is
 θ_u when the units are all groups). Reported on the *test* half: θ_o, θ_u and the CRU model.
 
@@ -177,11 +177,16 @@ def layer_sweep(original, unlearned, tok, source, eval_cfg, ref_res, units: list
     return out
 
 
-def _ranks(values: list[float]) -> np.ndarray:
-    """Rank 1 = largest; ties share the average rank."""
+# Values equal after rounding to these steps are ties when ranking (numerical noise, e.g. from patching a norm
+# weight that barely moved, must not decide a rank): MU to 1e-3, FQ to 0.01 in ln p.
+MU_TIE, FQ_TIE = 1e-3, 1e-2
+
+
+def _ranks(values: list[float], tie: float = 0.0) -> np.ndarray:
+    """Rank 1 = largest; values equal after rounding to ``tie`` share the average rank."""
     from scipy.stats import rankdata
 
-    return rankdata([-v for v in values], method="average")
+    return rankdata([-(round(v / tie) if tie else v) for v in values], method="average")
 
 
 def rank_units(sweep: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
@@ -189,7 +194,7 @@ def rank_units(sweep: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     units = list(sweep)
     fq = [sweep[u]["fq_log_p"] for u in units]
     mu = [sweep[u]["mu"] for u in units]
-    rf, rm = _ranks(fq), _ranks(mu)
+    rf, rm = _ranks(fq, FQ_TIE), _ranks(mu, MU_TIE)
     rows = [{"unit": u, "rank_fq": float(rf[i]), "rank_mu": float(rm[i]), "score": float(rf[i] + rm[i]),
              "fq_log_p": fq[i], "mu": mu[i], "order": i} for i, u in enumerate(units)]
     return sorted(rows, key=lambda r: (r["score"], -r["fq_log_p"], -r["mu"], r["order"]))
@@ -197,8 +202,8 @@ def rank_units(sweep: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
 
 def choose_k(candidates: list[dict[str, float]]) -> int:
     """Index k with the best rank(FQ) + rank(MU) among the candidates; ties: higher FQ, then smaller k."""
-    rf = _ranks([c["fq_log_p"] for c in candidates])
-    rm = _ranks([c["mu"] for c in candidates])
+    rf = _ranks([c["fq_log_p"] for c in candidates], FQ_TIE)
+    rm = _ranks([c["mu"] for c in candidates], MU_TIE)
     return min(range(len(candidates)), key=lambda k: (rf[k] + rm[k], -candidates[k]["fq_log_p"], k))
 
 
