@@ -76,8 +76,12 @@ def needs_reference(spec: MethodSpec, params) -> bool:
 
 
 def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dict], retain_records: list[dict],
-            refusals: list[str] | None = None, desc: str | None = None) -> TrainLog:
-    """Unlearn ``forget_records`` from ``model`` in place; returns the step log (loss terms, wall time)."""
+            refusals: list[str] | None = None, desc: str | None = None,
+            on_epoch: Callable[[int, torch.nn.Module], None] | None = None) -> TrainLog:
+    """Unlearn ``forget_records`` from ``model`` in place; returns the step log (loss terms, wall time).
+
+    ``on_epoch(epoch, model)`` runs after every epoch (e.g. to keep checkpoints along the run).
+    """
     obj: LMObjective = spec.fn
     kind = retain_kind(spec, params)
     if not forget_records:
@@ -123,6 +127,8 @@ def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dic
     def epoch_end(epoch: int, log: TrainLog) -> bool:
         if obj.on_epoch_end is not None:
             obj.on_epoch_end(model, tokenizer, epoch, params, state, loader)
+        if on_epoch is not None:
+            on_epoch(epoch, model)
         return False
 
     try:
@@ -133,4 +139,4 @@ def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dic
                           max_steps=params.max_steps)
     finally:
         model.requires_grad_(True)
-        del reference
+        reference = None  # drop the frozen copy

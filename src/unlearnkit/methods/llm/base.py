@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field
 
 from unlearnkit.config import StrictModel
