@@ -13,7 +13,7 @@ from unlearnkit.vision_run import PRESETS, resolve_config
 from vision_helpers import single_thread  # noqa: F401 (autouse fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["data.synthetic.n_superclasses=3", "data.synthetic.classes_per_superclass=2", "data.synthetic.image_size=8",
+TINY = ["seeds=[0]", "data.synthetic.n_superclasses=3", "data.synthetic.classes_per_superclass=2", "data.synthetic.image_size=8",
         "data.synthetic.train_per_class=12", "data.synthetic.test_per_class=6", "model.width=4", "train.epochs=2",
         "train.batch_size=16", "unlearn_batch_size=16", "method_params.ft.epochs=2", "method_params.rl.epochs=2"]
 
@@ -90,3 +90,33 @@ def test_shipped_presets_validate_and_match_builtins(name, dataset):
     builtin = resolve_config(None, flags={"data": {"dataset": dataset}})
     assert from_file == builtin
     assert from_file.data.dataset == dataset and dataset in PRESETS
+
+
+def test_several_seeds_average_and_tarf_identification_note(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path))
+    args = [*TINY, "seeds=[0,1]", "--methods", "retrain,ft,tarf", "--scenarios", "target_mismatch",
+            "method_params.tarf.epochs=2", "method_params.tarf.t1=0.5", "method_params.tarf.t0=1"]
+    assert cli.main(["run", "vision", *args]) == 0
+    out = capsys.readouterr().out
+    assert "(mean of 2 seeds; Gap as mean ± sd)" in out and " ± " in out
+    note = [line for line in out.splitlines() if "TARF identification" in line]
+    assert len(note) == 1 and "seed 0:" in note[0] and "seed 1:" in note[0] and "recall" in note[0]
+    rdir = Path(out.strip().splitlines()[-1].removeprefix("results: "))
+    rec = json.loads((rdir / "target_mismatch" / "tarf-seed1.json").read_text())
+    assert set(rec["log"]) >= {"identified", "hidden_truth", "precision", "recall", "identified_labels"}
+
+
+def test_cifar10_from_a_local_directory_end_to_end(tmp_path, monkeypatch, capsys):
+    """The real-data path (preset cifar10: augmentation on) on a tiny test-written CIFAR-10 copy."""
+    from vision_helpers import write_cifar10
+
+    write_cifar10(tmp_path / "data", n_train_per_batch=20, n_test=30)
+    monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path / "home"))
+    args = ["--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--model", "cnn", "--methods", "retrain,ft",
+            "seeds=[0]", "model.width=4", "train.epochs=1", "train.batch_size=32", "unlearn_batch_size=32",
+            "method_params.ft.epochs=1"]
+    assert cli.main(["run", "vision", *args]) == 0
+    out = capsys.readouterr().out
+    assert "cifar10 (100 train / 30 test images, 10 classes in 5 superclasses)" in out
+    assert "forget class 'airplane'" in out and "all of superclass 'air_water'" in out
+    assert out.count("| FT ") == 4

@@ -84,9 +84,9 @@ def test_empty_forget_set_and_unknown_scenario_are_errors():
 def test_reference_ua_properties_on_a_small_trained_model():
     """θ_r trained from scratch on D_r: in model mismatch it still calls the forgotten class by its
     superclass (UA high); in target and data mismatch it never predicts the target (UA ≈ 0)."""
-    ds = synthetic(SyntheticConfig(n_superclasses=3, classes_per_superclass=3, train_per_class=50, test_per_class=10))
-    recipe = ClassifierRecipe(epochs=8, lr=0.1, batch_size=32)
-    ua = {}
+    ds = synthetic(SyntheticConfig(n_superclasses=3, classes_per_superclass=3, train_per_class=80, test_per_class=10))
+    recipe = ClassifierRecipe(epochs=12, lr=0.1, batch_size=32)
+    ua, ra = {}, {}
     for name in ("model_mismatch", "target_mismatch", "data_mismatch"):
         sc = build_scenario(ds, name)
         model = build_classifier(ModelConfig(width=8), sc.num_classes, ds.mean, ds.std, seed=0)
@@ -94,6 +94,7 @@ def test_reference_ua_properties_on_a_small_trained_model():
         train_classifier(model, TensorLoader(ds.train_x[sc.retain], sc.train_labels[sc.retain], 32), recipe)
         pred = predict(model, ds.train_x).argmax(1)
         ua[name] = accuracy(pred[sc.target], sc.train_labels[sc.target])
-        assert accuracy(pred[sc.retain], sc.train_labels[sc.retain]) > 80
+        ra[name] = accuracy(pred[sc.retain], sc.train_labels[sc.retain])
+    assert min(ra.values()) > 80, ra
     assert ua["model_mismatch"] > 70, ua
     assert ua["target_mismatch"] < 5 and ua["data_mismatch"] < 5, ua

@@ -60,10 +60,11 @@ def write_cifar10(root: Path, n_train_per_batch: int = 6, n_test: int = 8, seed:
     names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
     for i in range(1, 6):
         d = {b"data": rng.integers(0, 256, (n_train_per_batch, 3072), dtype=np.uint8),
-             b"labels": [int(x) for x in rng.integers(0, 10, n_train_per_batch)], b"batch_label": b"training batch"}
+             b"labels": [(i * n_train_per_batch + j) % 10 for j in range(n_train_per_batch)],
+             b"batch_label": b"training batch"}
         (folder / f"data_batch_{i}").write_bytes(pickle.dumps(d))
     d = {b"data": rng.integers(0, 256, (n_test, 3072), dtype=np.uint8),
-         b"labels": [int(x) for x in rng.integers(0, 10, n_test)]}
+         b"labels": [j % 10 for j in range(n_test)]}
     (folder / "test_batch").write_bytes(pickle.dumps(d))
     (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": names, b"num_vis": 3072}))
     return folder

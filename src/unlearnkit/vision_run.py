@@ -73,7 +73,7 @@ class VisionRunConfig(StrictModel):
     unlearn_batch_size: int = Field(128, ge=1, description="batch size of the D_f / D_un loaders methods receive")
     methods: list[str] = list(DEFAULT_METHODS)
     method_params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-method overrides")
-    seeds: list[int] = Field([0], min_length=1)
+    seeds: list[int] = Field([0, 1, 2], min_length=1, description="each seed trains its own θ_o and θ_r")
     cpu_threads: int | None = Field(None, ge=1, description="torch threads on a CPU (None = torch's default)")
     eval: EvalConfig = EvalConfig()
 
@@ -89,7 +89,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "method_params": {
             "ft": {"epochs": 10, "lr": 0.1},
             "rl": {"epochs": 6, "lr": 0.02},
-            "ga": {"epochs": 10, "lr": 0.0005},
+            "ga": {"epochs": 10, "lr": 0.0003},
+            "iu": {"alpha": 0.01, "damping": 0.001},
+            "bs": {"epochs": 10, "lr": 0.0005},
+            "l1_sparse": {"epochs": 10, "lr": 0.1, "gamma": 0.0002},
+            "salun": {"epochs": 6, "lr": 0.02},
+            "scrub": {"epochs": 5, "msteps": 2, "lr": 0.01},
+            "tarf": {"epochs": 10, "lr": 0.1, "k0": 0.01, "t1": 0.5, "t0": 5},
         },
     },
     "cifar10": {
@@ -410,30 +416,53 @@ def _mean(recs: list[dict], key: str) -> float | None:
 
 
 def report(rdir: Path, cfg: VisionRunConfig) -> str:
+    """One seed-layout table per scenario from the finished entries matching ``cfg`` (mean over seeds;
+    with several seeds the Gap cell also shows the standard deviation)."""
     entries = load_entries(rdir)
     seeds = set(cfg.seeds)
+    wanted = {m: content_hash(_params_key(cfg, get_method(m, "vision"))) for m in cfg.methods}
+    wanted.update({"original": content_hash({}), "reference": content_hash({})})
     blocks = []
     for name in cfg.scenarios:
-        per = {m: [r for r in recs if r["seed"] in seeds] for m, recs in entries.get(name, {}).items()}
+        per = {m: [r for r in recs if r["seed"] in seeds and r.get("params_hash") == wanted.get(m)]
+               for m, recs in entries.get(name, {}).items()}
+        per = {m: recs for m, recs in per.items() if recs}
         rows = []
         if per.get("original"):
             rows.append(["Original θ_o", *[_mean(per["original"], k) for k in GAP_KEYS],
-                         _mean(per["original"], "Gap"), None])
+                         _gap_cell(per["original"]), None])
         for m in cfg.methods:
             recs = per.get(m)
             if not recs:
                 continue
-            g = "-" if m == "retrain" else _mean(recs, "Gap")
+            g = "-" if m == "retrain" else _gap_cell(recs)
             rows.append([DISPLAY.get(m, m), *[_mean(recs, k) for k in GAP_KEYS], g, _mean(recs, "TIME")])
-        n = len(seeds)
-        title = f"{TITLES[name]} — {next(iter(per.values()))[0]['description'] if per else ''}"
-        if n > 1:
-            title += f" (mean of {n} seeds)"
+        desc = next(iter(per.values()))[0]["description"] if per else "(no finished entries)"
+        n = len({r["seed"] for recs in per.values() for r in recs})
+        title = f"{TITLES[name]} — {desc}" + (f" (mean of {n} seeds; Gap as mean ± sd)" if n > 1 else "")
         table = format_table(["Method", "UA", "RA", "TA", "MIA", "Gap ↓", "TIME (s) ↓"], rows, digits=2)
-        notes = [f"  TARF identification: {_ident_note(r['log']).strip()} [seed {r['seed']}]"
-                 for r in per.get("tarf", []) if "identified" in r.get("log", {})]
-        blocks.append("\n".join([title, table, *notes]))
+        blocks.append("\n".join([title, table, *_tarf_notes(per.get("tarf", []))]))
     return "\n\n".join(blocks)
+
+
+def _gap_cell(recs: list[dict]) -> float | str | None:
+    vals = [r["metrics"].get("Gap") for r in recs if r["metrics"].get("Gap") is not None]
+    if len(vals) <= 1:
+        return vals[0] if vals else None
+    return f"{np.mean(vals):.2f} ± {np.std(vals, ddof=1):.2f}"
+
+
+def _tarf_notes(recs: list[dict]) -> list[str]:
+    recs = [r for r in recs if "identified" in r.get("log", {})]
+    if not recs:
+        return []
+    log0 = recs[0]["log"]
+    per_seed = "; ".join(f"seed {r['seed']}: {r['log']['identified']}" for r in sorted(recs, key=lambda r: r["seed"]))
+    p = np.mean([r["log"]["precision"] for r in recs])
+    rc = np.mean([r["log"]["recall"] for r in recs])
+    return [f"  TARF identification ({log0.get('identification_rule', '?')}, m = {log0.get('m')}, "
+            f"variant {log0.get('variant')}): hidden target classes {log0['hidden_truth']}; identified {per_seed}; "
+            f"precision {p:.0f} %, recall {rc:.0f} %"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -470,7 +499,7 @@ def _split(s: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)  # key=value may come before or after options
     if args.list_methods:
         rows = [[s.name, s.summary, s.paper] for s in methods_for("vision")]
         print(format_table(["method", "summary", "paper"], rows))

@@ -117,8 +117,10 @@ class SyntheticConfig(StrictModel):
     train_per_class: int = Field(200, ge=2)
     test_per_class: int = Field(60, ge=2)
     superclass_strength: float = Field(0.20, ge=0, description="amplitude a_s of the shared superclass pattern")
+    superclass_colour: float = Field(0.12, ge=0, description="amplitude of the superclass's own colour cast")
     class_strength: float = Field(0.09, ge=0, description="amplitude a_c of the fine class's own pattern")
-    nuisance_strength: float = Field(0.20, ge=0, description="amplitude of the per-sample smooth nuisance")
+    confusion: float = Field(1.0, ge=0, le=1, description="max share u of another superclass's pattern mixed in")
+    nuisance_strength: float = Field(0.15, ge=0, description="amplitude of the per-sample smooth nuisance")
     pixel_noise: float = Field(0.08, ge=0)
     max_shift: int = Field(2, ge=0)
 
@@ -129,14 +131,37 @@ def _smooth_field(g: torch.Generator, n: int, grid: int, size: int) -> torch.Ten
     return F.interpolate(base, size=(size, size), mode="bilinear", align_corners=False)
 
 
+def _orthogonal(fields: torch.Tensor) -> torch.Tensor:
+    """Orthogonalise the fields (QR over the flattened fields), keeping their average norm."""
+    flat = fields.flatten(1)  # (n, D)
+    q, _ = torch.linalg.qr(flat.T)  # (D, n) orthonormal columns
+    scale = flat.norm(dim=1).mean()
+    return (q.T * scale).view_as(fields)
+
+
+def _colours(g: torch.Generator, n: int) -> torch.Tensor:
+    """``n`` unit colour directions, greedily spread (best of 64 random candidates each)."""
+    out: list[torch.Tensor] = []
+    for _ in range(n):
+        cand = F.normalize(torch.randn(64, 3, generator=g), dim=1)
+        if out:
+            sim = (cand @ torch.stack(out).T).max(dim=1).values
+            out.append(cand[int(sim.argmin())])
+        else:
+            out.append(cand[0])
+    return torch.stack(out).view(n, 3)
+
+
 def synthetic(cfg: SyntheticConfig | None = None) -> ImageSet:
     """Generate the embedded hierarchical image set (deterministic from ``cfg.seed``)."""
     cfg = cfg or SyntheticConfig()
     g = torch.Generator().manual_seed(cfg.seed)
     S, K, H = cfg.n_superclasses, cfg.classes_per_superclass, cfg.image_size
     n_cls = S * K
-    sup_pat = _smooth_field(g, S, 4, H)  # (S, 3, H, W)
+    sup_pat = _orthogonal(_smooth_field(g, S, 4, H))  # (S, 3, H, W), mutually orthogonal
     cls_pat = _smooth_field(g, n_cls, 6, H)  # (C, 3, H, W)
+    cls_pat = cls_pat - cls_pat.mean(dim=(2, 3), keepdim=True)  # texture only: no colour shift of its own
+    colour = _colours(g, S)  # (S, 3) unit vectors, spread apart
     fine_to_coarse = [c // K for c in range(n_cls)]
 
     def make(per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -145,7 +170,10 @@ def synthetic(cfg: SyntheticConfig | None = None) -> ImageSet:
         s = torch.as_tensor(fine_to_coarse)[y]
         a_s = cfg.superclass_strength * (0.75 + 0.5 * torch.rand(n, 1, 1, 1, generator=g))
         a_c = cfg.class_strength * (0.75 + 0.5 * torch.rand(n, 1, 1, 1, generator=g))
-        x = 0.5 + a_s * sup_pat[s] + a_c * cls_pat[y]
+        x = 0.5 + a_s * sup_pat[s] + cfg.superclass_colour * colour[s][:, :, None, None] + a_c * cls_pat[y]
+        other = (s + torch.randint(1, S, (n,), generator=g)) % S  # a random other superclass
+        u = cfg.confusion * torch.rand(n, 1, 1, 1, generator=g)
+        x = x + u * (a_s * sup_pat[other] + cfg.superclass_colour * colour[other][:, :, None, None])
         x = x + cfg.nuisance_strength * _smooth_field(g, n, 4, H)
         x = x + cfg.pixel_noise * torch.randn(n, 3, H, H, generator=g)
         if cfg.max_shift:
