@@ -90,7 +90,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "ft": {"epochs": 10, "lr": 0.1},
             "rl": {"epochs": 6, "lr": 0.02},
             "ga": {"epochs": 10, "lr": 0.0003},
-            "iu": {"alpha": 0.01, "damping": 0.001},
+            "iu": {"alpha": 0.01, "damping": 0.001, "fisher_samples": 128},
             "bs": {"epochs": 10, "lr": 0.0005},
             "l1_sparse": {"epochs": 10, "lr": 0.1, "gamma": 0.0002},
             "salun": {"epochs": 6, "lr": 0.02},
