@@ -108,15 +108,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     from unlearnkit.config import load_config
     from unlearnkit.run import RunConfig, run_benchmark
 
-    if args.target and args.target != "vision":
-        raise UnlearnkitError(f"unknown run target {args.target!r}: use `unlearnkit run` (language models) or "
-                              "`unlearnkit run vision` (image classifiers)")
     cfg = load_config(RunConfig, args.config, args.overrides)
     run, _, failures, table = run_benchmark(cfg, say=_say)
     _say("")
     _say(table)
+    if cfg.calibrate:
+        from unlearnkit.analysis.calibration import calibrate_run
+
+        out, _, _, table_c = calibrate_run(run.dir, cfg.calibration, say=_say)
+        _say(f"\nCalibrated ({cfg.calibration.metric} ≥ {cfg.calibration.tau:g} · θ_o, α per method):")
+        _say(table_c)
+        _say(f"calibration: {out}  (alphas.json, curves.json, curves.png, table.md)")
     _say(f"\nresults: {run.dir}  (summary.json, table.md, results/<entry>/results.json, logs/, models/)")
     return 1 if failures else 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from unlearnkit.analysis.calibration import CalibrationConfig, calibrate_run
+    from unlearnkit.config import load_config
+
+    cfg = load_config(CalibrationConfig, args.config, args.overrides)
+    out, alphas, table_u, table_c = calibrate_run(Path(args.run), cfg, say=_say)
+    _say("\nUncalibrated:")
+    _say(table_u)
+    _say(f"\nCalibrated ({cfg.metric} ≥ {cfg.tau:g} · θ_o):")
+    _say(table_c)
+    _say(f"\ncalibration: {out}  (alphas.json, curves.json, curves.png, table.md)")
+    return 0
 
 
 def cmd_unlearn(args: argparse.Namespace) -> int:
@@ -148,6 +168,18 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
                                                    "params": params.model_dump(), **log.to_dict()})
     _say(f"unlearned {args.model} with {args.method} on {args.forget} in {log.wall_time:.1f}s ({len(log.steps)} steps)")
     _say(f"θ_u: {out}  (training log: {out / 'train_log.json'})")
+    return 0
+
+
+def cmd_reliability(args: argparse.Namespace) -> int:
+    from unlearnkit.analysis.reliability import ReliabilityConfig, run_reliability
+    from unlearnkit.config import load_config
+
+    cfg = load_config(ReliabilityConfig, args.config, args.overrides)
+    out, _, table, names = run_reliability(cfg, say=_say)
+    _say("")
+    _say(table)
+    _say(f"\npool: {len(names)} models. reliability: {out}  (values.json, pcc.json, table.md, scatter_*.png)")
     return 0
 
 
@@ -213,11 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_eval)
 
     rn = sub.add_parser(
-        "run", help="the main job: run the unlearning benchmark end to end (resumable)",
+        "run", help="the main job: run the unlearning benchmark end to end (resumable); `run vision` for images",
         description="Run the language-model benchmark: build or reuse the models, run every method, evaluate "
                     "Original, Retrain and each θ_u, and print the comparison table. Rerunning the same command "
                     "resumes it. `unlearnkit run vision --help` for the image-classifier benchmark.")
-    rn.add_argument("target", nargs="?", choices=["vision"], help="`vision` runs the image-classifier benchmark")
     _add_config_args(rn)
     rn.set_defaults(func=cmd_run)
 
@@ -230,6 +261,22 @@ def build_parser() -> argparse.ArgumentParser:
     ul.add_argument("--out", metavar="DIR", help="where to save θ_u (default under $UNLEARNKIT_HOME/runs)")
     ul.add_argument("overrides", nargs="*", metavar="key=value", help="hyperparameters, e.g. lr=2e-4 epochs=5 beta=0.1")
     ul.set_defaults(func=cmd_unlearn)
+
+    ca = sub.add_parser("calibrate", help="calibrate a finished run by model mixing θ(α) = (1−α)θ_o + αθ_u",
+                        description="For every method of a finished run, find the largest α whose retain metric "
+                                    "keeps τ · metric(θ_o), evaluate θ(α), and print the calibrated table beside "
+                                    "the uncalibrated one. Overrides: tau=0.9 metric=retain.es_exact tol=1e-3.")
+    ca.add_argument("--run", required=True, metavar="DIR", help="run directory printed by `unlearnkit run`")
+    _add_config_args(ca)
+    ca.set_defaults(func=cmd_calibrate)
+
+    rl = sub.add_parser("reliability", help="metric reliability: Pearson correlation before/after red-team interventions",
+                        description="Build a pool of models (methods × strengths × checkpoints), apply each "
+                                    "intervention (relearn, jailbreak, paraphrase, noise, quant8, quant4), and report "
+                                    "per metric the Pearson correlation of its values before and after, on forget "
+                                    "and retain data.")
+    _add_config_args(rl)
+    rl.set_defaults(func=cmd_reliability)
 
     ls = sub.add_parser("ls", help="list registered things")
     ls.add_argument("what", choices=["methods"])

@@ -125,7 +125,7 @@ class TinyLlamaConfig(StrictModel):
     vocab_size: int = Field(2048, ge=300, description="size of the locally trained tokenizer")
 
     @model_validator(mode="after")
-    def _heads_divide(self) -> "TinyLlamaConfig":
+    def _heads_divide(self) -> TinyLlamaConfig:
         if self.hidden_size % self.num_attention_heads:
             raise ValueError("hidden_size must be divisible by num_attention_heads")
         return self

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from unlearnkit.analysis.calibration import CalibrationConfig
 from unlearnkit.config import BuildConfig, StrictModel
 from unlearnkit.data.tofu import RETAIN_OF, QASource
 from unlearnkit.engine.evaluate import EvalConfig, EvalResult, compare_to_reference, evaluate, load_result, save_result
@@ -57,6 +58,8 @@ class RunConfig(StrictModel):
     eval: EvalConfig = EvalConfig()
     name: str | None = Field(None, description="run directory name (default: a hash of this config)")
     save_models: bool = True
+    calibrate: bool = Field(False, description="after the run, calibrate every method by model mixing")
+    calibration: CalibrationConfig = CalibrationConfig()
     continual: int = Field(1, ge=1, description="continual unlearning: split the forget set into this many requests "
                            "(by subject) applied one after another; 1 = a normal run")
 
@@ -77,7 +80,7 @@ class Run:
 
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
-        exclude = {"name"} | ({"continual"} if cfg.continual == 1 else set())  # k = 1 is the normal run
+        exclude = {"name", "calibrate", "calibration"} | ({"continual"} if cfg.continual == 1 else set())  # k = 1: normal run
         name = cfg.name or f"lm-{cfg.forget}-{content_hash(cfg.model_dump(exclude=exclude))}"
         self.dir = home() / "runs" / name
         for sub in ("models", "logs", "results"):
@@ -193,6 +196,7 @@ def run_benchmark(cfg: RunConfig, say: Callable[[str], None] = print, after_entr
         from unlearnkit.data.tofu import HUB_NAME
 
         data, original, reference = cfg.data or HUB_NAME, cfg.original, cfg.reference
+    atomic_write_json(run.dir / "paths.json", {"data": data, "original": original, "reference": reference})
     src = QASource(data)
     forget_records = src.split(cfg.forget)
     retain_records = src.split(RETAIN_OF[cfg.forget])

@@ -25,13 +25,13 @@ import numpy as np
 import torch
 from pydantic import Field
 
+from unlearnkit import metrics as M
 from unlearnkit.config import StrictModel
 from unlearnkit.data.tofu import HOLDOUT_OF, QASource
 from unlearnkit.engine.generate import generate_answers
 from unlearnkit.engine.passes import TokenStats, teacher_forced_pass
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import atomic_write_json, canonical_json, home, read_json
-from unlearnkit import metrics as M
 
 ENGINE_VERSION = 2  # bump when pass or generation semantics change (invalidates caches)
 
@@ -179,7 +179,7 @@ class EvalResult:
         return rows
 
     @classmethod
-    def from_json(cls, agg: dict, rows: list[dict]) -> "EvalResult":
+    def from_json(cls, agg: dict, rows: list[dict]) -> EvalResult:
         res = cls(forget=agg["forget"], notes=agg.get("notes", {}))
         for k, a in agg["aggregates"].items():
             res.add(k, a["value"], a["n"], a["higher_is_better"])

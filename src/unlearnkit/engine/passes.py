@@ -58,7 +58,7 @@ class TokenStats:
         sums = np.add.reduceat(self.logprob, self.offsets[:-1]) if len(self.logprob) else np.zeros(len(self))
         return sums / self.lengths()
 
-    def take(self, start: int, stop: int) -> "TokenStats":
+    def take(self, start: int, stop: int) -> TokenStats:
         """Samples start..stop−1 as their own TokenStats."""
         a, b = self.offsets[start], self.offsets[stop]
         return TokenStats(self.offsets[start : stop + 1] - a, self.logprob[a:b], self.correct[a:b], self.z[a:b])
@@ -70,7 +70,7 @@ class TokenStats:
         tmp.replace(path)
 
     @classmethod
-    def load(cls, path: Path) -> "TokenStats":
+    def load(cls, path: Path) -> TokenStats:
         with np.load(path) as f:
             return cls(f["offsets"], f["logprob"], f["correct"], f["z"])
 

@@ -134,9 +134,12 @@ OnStep = Callable[[int, StepContext, bool], None]
 
 
 def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dict], retain_records: list[dict],
-            refusals: list[str] | None = None, desc: str | None = None, on_step: OnStep | None = None) -> TrainLog:
+            refusals: list[str] | None = None, desc: str | None = None,
+            on_epoch: Callable[[int, torch.nn.Module], None] | None = None,
+            on_step: OnStep | None = None) -> TrainLog:
     """Unlearn ``forget_records`` from ``model`` in place; returns the step log (loss terms, wall time).
 
+    ``on_epoch(epoch, model)`` runs after every epoch (e.g. to keep checkpoints along the run).
     ``on_step`` (optional) observes the run — G-effect and squeezing probes in
     ``unlearnkit.analysis`` use it; a probe must leave gradients, RNG state and the model's mode
     as it found them.
@@ -210,6 +213,8 @@ def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dic
     def epoch_end(epoch: int, log: TrainLog) -> bool:
         if obj.on_epoch_end is not None:
             obj.on_epoch_end(model, tokenizer, epoch, params, state, loader)
+        if on_epoch is not None:
+            on_epoch(epoch, model)
         return False
 
     try:

@@ -1,0 +1,122 @@
+"""`unlearnkit run vision` end to end on a tiny synthetic set: tables, run directory, provenance,
+resume, presets and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from unlearnkit import cli
+from unlearnkit.vision_run import PRESETS, resolve_config
+from vision_helpers import single_thread  # noqa: F401 (autouse fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["seeds=[0]", "data.synthetic.n_superclasses=3", "data.synthetic.classes_per_superclass=2", "data.synthetic.image_size=8",
+        "data.synthetic.train_per_class=12", "data.synthetic.test_per_class=6", "model.width=4", "train.epochs=2",
+        "train.batch_size=16", "unlearn_batch_size=16", "method_params.ft.epochs=2", "method_params.rl.epochs=2"]
+
+
+def test_run_vision_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path))
+    assert cli.main(["run", "vision", *TINY]) == 0
+    out = capsys.readouterr().out
+    for title in ("All matched", "Target mismatch", "Model mismatch", "Data mismatch"):
+        assert title in out
+    assert out.count("| Retrain (ref.)") == 4 and out.count("| RL ") == 4
+    assert "| Method " in out and "Gap ↓" in out and "TIME (s) ↓" in out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("results: ")
+    rdir = Path(last.removeprefix("results: "))
+    assert rdir.parent == tmp_path / "runs" and (rdir / "config.json").is_file()
+    for sc in ("all_matched", "target_mismatch", "model_mismatch", "data_mismatch"):
+        for m in ("reference", "original", "retrain", "ft", "ga", "rl"):
+            rec = json.loads((rdir / sc / f"{m}-seed0.json").read_text())
+            assert (rdir / sc / f"{m}-seed0.npz").is_file()
+            assert set(rec["metrics"]) >= {"UA", "RA", "TA", "MIA", "TIME"}
+            prov = rec["provenance"]
+            assert prov["unlearnkit_version"] and prov["seed"] == 0 and prov["config"]["methods"]
+            assert "torch" in prov["libraries"] and "device" in prov["hardware"]
+    ft = json.loads((rdir / "target_mismatch" / "ft-seed0.json").read_text())
+    assert ft["metrics"]["Gap"] >= 0 and ft["params"]["epochs"] == 2
+    stamp = (rdir / "target_mismatch" / "ft-seed0.json").stat().st_mtime_ns
+    # models are cached under home()/vision
+    assert len(list((tmp_path / "vision").glob("original-*"))) == 2
+    assert len(list((tmp_path / "vision").glob("reference-*"))) == 4
+
+    # rerun: every entry is finished, nothing is recomputed
+    assert cli.main(["run", "vision", *TINY]) == 0
+    out2 = capsys.readouterr().out
+    assert out2.count("finished earlier (skipped)") == 4
+    assert (rdir / "target_mismatch" / "ft-seed0.json").stat().st_mtime_ns == stamp
+    # a changed method parameter redoes only that method's entries
+    assert cli.main(["run", "vision", *TINY, "method_params.ga.epochs=1", "--scenarios", "all_matched"]) == 0
+    out3 = capsys.readouterr().out
+    assert "cached" in out3 and "seed 0 GA" in out3 and "seed 0 FT" not in out3
+
+
+@pytest.mark.parametrize("args,match", [
+    (["scenario.superclass=omega"], "superclass 'omega' does not exist"),
+    (["--methods", "ft,nope"], "unknown vision method 'nope'"),
+    (["method_params.ft.lr=-1"], "method_params.ft.lr"),
+    (["scenario.forget_classes=[alpha-0,alpha-1]"], "covers all of"),
+    (["--scenarios", "all_matchd"], "scenarios"),
+    (["--dataset", "cifar10", "--data-dir", "EMPTY"], "no CIFAR10 files"),
+])
+def test_bad_input_is_one_line_error(args, match, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path))
+    args = [str(tmp_path) if a == "EMPTY" else a for a in args]
+    assert cli.main(["run", "vision", *TINY, *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    assert match in err
+
+
+def test_help_and_method_list(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["run", "vision", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "unlearnkit run vision" in out and "--dataset" in out and "--methods" in out
+    assert cli.main(["run", "vision", "--list-methods"]) == 0
+    assert "retrain" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name,dataset", [("vision.yaml", "synthetic"), ("vision_cifar10.yaml", "cifar10"),
+                                          ("vision_cifar100.yaml", "cifar100")])
+def test_shipped_presets_validate_and_match_builtins(name, dataset):
+    from_file = resolve_config(str(ROOT / "configs" / name))
+    builtin = resolve_config(None, flags={"data": {"dataset": dataset}})
+    assert from_file == builtin
+    assert from_file.data.dataset == dataset and dataset in PRESETS
+
+
+def test_several_seeds_average_and_tarf_identification_note(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path))
+    args = [*TINY, "seeds=[0,1]", "--methods", "retrain,ft,tarf", "--scenarios", "target_mismatch",
+            "method_params.tarf.epochs=2", "method_params.tarf.t1=0.5", "method_params.tarf.t0=1"]
+    assert cli.main(["run", "vision", *args]) == 0
+    out = capsys.readouterr().out
+    assert "(mean of 2 seeds; Gap as mean ± sd)" in out and " ± " in out
+    note = [line for line in out.splitlines() if "TARF identification" in line]
+    assert len(note) == 1 and "seed 0:" in note[0] and "seed 1:" in note[0] and "recall" in note[0]
+    rdir = Path(out.strip().splitlines()[-1].removeprefix("results: "))
+    rec = json.loads((rdir / "target_mismatch" / "tarf-seed1.json").read_text())
+    assert set(rec["log"]) >= {"identified", "hidden_truth", "precision", "recall", "identified_labels"}
+
+
+def test_cifar10_from_a_local_directory_end_to_end(tmp_path, monkeypatch, capsys):
+    """The real-data path (preset cifar10: augmentation on) on a tiny test-written CIFAR-10 copy."""
+    from vision_helpers import write_cifar10
+
+    write_cifar10(tmp_path / "data", n_train_per_batch=20, n_test=30)
+    monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path / "home"))
+    args = ["--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--model", "cnn", "--methods", "retrain,ft",
+            "seeds=[0]", "model.width=4", "train.epochs=1", "train.batch_size=32", "unlearn_batch_size=32",
+            "method_params.ft.epochs=1"]
+    assert cli.main(["run", "vision", *args]) == 0
+    out = capsys.readouterr().out
+    assert "cifar10 (100 train / 30 test images, 10 classes in 5 superclasses)" in out
+    assert "forget class 'airplane'" in out and "all of superclass 'air_water'" in out
+    assert out.count("| FT ") == 4
