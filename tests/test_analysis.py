@@ -337,3 +337,10 @@ def test_rank_ties_absorb_numerical_noise():
     c = [{"fq_log_p": -9.7957, "mu": 0.9121248}, {"fq_log_p": -9.7957, "mu": 0.9121250},
          {"fq_log_p": -6.80, "mu": 0.8177}, {"fq_log_p": -5.53, "mu": 0.7595}, {"fq_log_p": -5.53, "mu": 0.7344}]
     assert L.choose_k(c) == 3  # rank sums 4.5+1.5, 4.5+1.5, 3+3, 1.5+4, 1.5+5 → 6, 6, 6, 5.5, 6.5
+
+
+def test_relative_change_is_zero_for_identical_models_and_positive_where_moved(pair):
+    original, unlearned, _ = pair
+    assert all(v == 0.0 for v in L.relative_change(original, original).values())
+    rel = L.relative_change(original, unlearned)
+    assert set(rel) == {"embedding", "layer.0", "layer.1", "head"} and all(v > 0 for v in rel.values())

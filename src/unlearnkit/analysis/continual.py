@@ -158,7 +158,8 @@ def continual_model(ctx, entry: str, spec, params, model, tok):
 
     continual_unlearn(model, tok, spec, params, requests, ctx.retain_records, ctx.src.refusals, after_stage,
                       start=start, desc=entry)
-    return model, {"continual": k, "resumed_after_stage": start, "stages": stage_logs,
+    steps = [{**st, "stage": s["stage"]} for s in stage_logs for st in s["steps"]]
+    return model, {"continual": k, "resumed_after_stage": start, "stages": stage_logs, "steps": steps,
                    "wall_time": sum(s["wall_time"] for s in stage_logs)}
 
 

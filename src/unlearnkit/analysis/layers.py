@@ -97,6 +97,22 @@ def patched_copy(original: torch.nn.Module, unlearned: torch.nn.Module, groups: 
         return copy.deepcopy(m)
 
 
+def relative_change(original: torch.nn.Module, unlearned: torch.nn.Module,
+                    layer_map: LayerMap | None = None) -> dict[str, float]:
+    """Per group ‖θ_u − θ_o‖ / ‖θ_o‖ over its tensors: how far unlearning moved each group."""
+    lm = layer_map or locate_layers(original)
+    to, tu = _tensors(original), _tensors(unlearned)
+    num: dict[str, float] = {g: 0.0 for g in lm.groups()}
+    den: dict[str, float] = {g: 0.0 for g in lm.groups()}
+    for n, t in to.items():
+        if not t.is_floating_point():
+            continue
+        g = lm.group_of(n)
+        num[g] += float((tu[n].double() - t.double()).square().sum())
+        den[g] += float(t.double().square().sum())
+    return {g: (num[g] / den[g]) ** 0.5 if den[g] else 0.0 for g in lm.groups()}
+
+
 def transformer_layers(layer_map: LayerMap, layers: Iterable[int] | None = None) -> list[str]:
     idx = list(range(layer_map.n_layers)) if layers is None else [layer_map.check_layer(int(i)) for i in layers]
     return [f"layer.{i}" for i in idx]
@@ -287,7 +303,7 @@ def layers_main(args: argparse.Namespace, say: Callable[[str], None]) -> int:
                                                "forget": bench.forget, "reference": bench.reference, **made,
                                                "max_new_tokens": args.max_new_tokens}),
                            "layer_path": lm.path, "n_layers": lm.n_layers, "tied_embeddings": lm.tied_embeddings,
-                           "baselines": base, "sweep": sweep}
+                           "baselines": base, "sweep": sweep, "relative_change": relative_change(original, unlearned, lm)}
     files = []
     if args.cru:
         val, test = HalfSource(bench.source, 0), HalfSource(bench.source, 1)
@@ -329,9 +345,12 @@ def _make_unlearned(method: str, overrides: dict, bench, device, say):
 def layers_table(doc: dict) -> str:
     from unlearnkit.results.tables import format_table
 
-    rows = [["θ_o", *_vals(doc["baselines"]["original"])], ["θ_u", *_vals(doc["baselines"]["unlearned"])]]
-    rows += [[f"θ_o ← θ_u[{u}]", *_vals(v)] for u, v in doc["sweep"].items()]
-    return format_table(["model", "MU ↑", "FQ (ln p) ↑", "ES-exact forget ↓", "ES-exact retain ↑"], rows)
+    rel = doc.get("relative_change", {})
+    rows = [["θ_o", *_vals(doc["baselines"]["original"]), None],
+            ["θ_u", *_vals(doc["baselines"]["unlearned"]), None]]
+    rows += [[f"θ_o ← θ_u[{u}]", *_vals(v), rel.get(u)] for u, v in doc["sweep"].items()]
+    return format_table(["model", "MU ↑", "FQ (ln p) ↑", "ES-exact forget ↓", "ES-exact retain ↑",
+                         "‖Δθ_g‖/‖θ_o,g‖"], rows)
 
 
 def _vals(s: dict) -> list[float]:
@@ -353,7 +372,8 @@ def write_layer_outputs(doc: dict, out: Path) -> list[Path]:
     from unlearnkit.analysis.plots import pyplot, save_figure, write_csv
 
     rows = [{"model": "original", **doc["baselines"]["original"]}, {"model": "unlearned", **doc["baselines"]["unlearned"]}]
-    rows += [{"model": f"patch:{u}", **v} for u, v in doc["sweep"].items()]
+    rows += [{"model": f"patch:{u}", **v, "relative_change": doc.get("relative_change", {}).get(u)}
+             for u, v in doc["sweep"].items()]
     files = [write_csv(out / "layers.csv", rows)]
     plt = pyplot()
     units = list(doc["sweep"])
