@@ -213,7 +213,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 rows.append([s.name, s.summary, needs])
             _say(format_table(["name", "what it does", "needs"], rows))
             _say("")
-        _say("Language-model methods combine with a retain term by name: <method>+<none|nll|kl>, e.g. npo+kl.")
+        own = ", ".join(f"{s.name}+{k}" for s in methods_for("llm") for k in s.fn.extra_retain)
+        _say("Language-model methods combine with a retain term by name: <method>+<none|nll|kl>, e.g. npo+kl"
+             + (f"; method-specific retain terms: {own}." if own else "."))
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -81,3 +81,44 @@ def extraction_strength_by_generation(model, tokenizer, question: str, answer: s
         if gen[k][: n - k] == ans[k:]:
             return 1.0 - k / n
     return 0.0
+
+
+@torch.no_grad()
+def sample_ids(model, tokenizer, prompts: Sequence[list[int]], n: int, max_new_tokens: int,
+               batch_size: int = 64, temperature: float = 1.0) -> list[list[list[int]]]:
+    """``n`` sampled continuations per token-id prompt (plain ancestral sampling at ``temperature``:
+    no top-k / top-p truncation), batched with left padding. Each continuation is cut after its
+    first EOS, which is kept (so it is a complete answer the model can be trained on); a
+    continuation that hits ``max_new_tokens`` first is returned as is. Uses the global torch RNG.
+    """
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    results: dict[int, list[list[int]]] = {}
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    try:
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            width = max(len(prompts[i]) for i in idx)
+            ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                p = prompts[i]
+                ids[row, width - len(p) :] = torch.tensor(p)
+                mask[row, width - len(p) :] = 1
+            gen = model.generate(
+                input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=True, temperature=temperature,
+                top_k=0, top_p=1.0, num_return_sequences=n, max_new_tokens=max_new_tokens, eos_token_id=eos,
+                pad_token_id=pad, num_beams=1,
+            )[:, width:].tolist()
+            for row, i in enumerate(idx):
+                outs = []
+                for seq in gen[row * n : (row + 1) * n]:
+                    if eos in seq:
+                        seq = seq[: seq.index(eos) + 1]
+                    outs.append(seq)
+                results[i] = outs
+    finally:
+        model.train(was_training)
+    return [results[i] for i in range(len(prompts))]

@@ -1,6 +1,7 @@
 """Run one language-model unlearning method: θ_o, D_f, D_r → θ_u.
 
-``resolve("npo+kl")`` applies the naming rule ``<forget term>+<retain term>``; ``make_params``
+``resolve("npo+kl")`` applies the naming rule ``<forget term>+<retain term>`` (the retain term is
+one of none | nll | kl, or one the method offers itself, e.g. ``rmu+act``); ``make_params``
 validates hyperparameters with one-line errors; :func:`unlearn` builds the paired
 forget/retain batches, keeps a frozen copy of θ_o only when the objective needs it (a
 reference-based forget term or the KL retain term), and minimises γ·L_forget + α·L_retain
@@ -10,7 +11,8 @@ with the shared training loop.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -26,6 +28,11 @@ from unlearnkit.methods.llm.base import ForgetInputs, LMObjective, retain_kl, re
 RETAIN_KINDS = ("none", "nll", "kl")
 
 
+def retain_kinds(spec: MethodSpec) -> tuple[str, ...]:
+    """The retain terms ``spec`` accepts: the shared ones plus the method's own (RMU's ``act``)."""
+    return RETAIN_KINDS + tuple(spec.fn.extra_retain)
+
+
 def resolve(name: str) -> tuple[MethodSpec, str | None]:
     """``"npo"`` → (npo, None); ``"npo+kl"`` → (npo, "kl"): forget term + explicit retain term.
 
@@ -35,8 +42,11 @@ def resolve(name: str) -> tuple[MethodSpec, str | None]:
     name = name.split("@", 1)[0]
     base, _, retain = name.partition("+")
     if retain and retain not in RETAIN_KINDS:
-        raise UnlearnkitError(f"unknown retain term {retain!r} in {name!r}: use one of {', '.join(RETAIN_KINDS)} "
-                              "(e.g. npo+kl)")
+        spec = get_method(base, "llm")
+        if retain not in spec.fn.extra_retain:
+            raise UnlearnkitError(f"unknown retain term {retain!r} in {name!r}: use one of "
+                                  f"{', '.join(retain_kinds(spec))} (e.g. {base}+kl)")
+        return spec, retain
     return get_method(base, "llm"), (retain or None)
 
 
@@ -77,7 +87,9 @@ def retain_kind(spec: MethodSpec, params) -> str:
 
 
 def needs_reference(spec: MethodSpec, params) -> bool:
-    return spec.fn.needs_reference or retain_kind(spec, params) == "kl"
+    kind = retain_kind(spec, params)
+    extra = spec.fn.extra_retain.get(kind)
+    return spec.fn.needs_reference or kind == "kl" or (extra is not None and extra.needs_reference)
 
 
 def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dict], retain_records: list[dict],
@@ -124,7 +136,12 @@ def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dic
         loss = params.gamma * f_loss
         out = {"forget": float(f_loss.detach()), **terms}
         if kind != "none":
-            r = retain_nll(m, batch["retain"]) if kind == "nll" else retain_kl(m, reference, batch["retain"])
+            if kind == "nll":
+                r = retain_nll(m, batch["retain"])
+            elif kind == "kl":
+                r = retain_kl(m, reference, batch["retain"])
+            else:  # a retain term of the method's own (e.g. RMU's activation matching)
+                r = obj.extra_retain[kind].fn(m, reference, batch["retain"], params, state)
             loss = loss + params.alpha * r
             out["retain"] = float(r.detach())
         return loss, out
@@ -144,4 +161,4 @@ def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dic
                           max_steps=params.max_steps)
     finally:
         model.requires_grad_(True)
-        reference = None  # drop the frozen copy
+        reference = None  # drop the frozen copy (not `del`: the loss closure refers to it)

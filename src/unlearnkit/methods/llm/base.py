@@ -8,7 +8,9 @@ A language-model method is a **forget term** + a **retain term** + **knobs**:
   :class:`LMObjective` there;
 - retain terms are :func:`retain_nll` (GD) and :func:`retain_kl` (KL(π_θo ‖ π_θ) per answer
   token) — any forget term combines with any retain term through the naming rule
-  ``<forget>+<retain>`` (``npo+kl``, ``wga+nll``, ``ga+none``);
+  ``<forget>+<retain>`` (``npo+kl``, ``wga+nll``, ``ga+none``); a method may also offer retain
+  terms of its own (:class:`RetainTerm`, e.g. RMU's ``act``: activation matching to θ_o), which
+  combine by the same rule (``rmu+act``, ``rmu+nll``);
 - knobs shared by every method: learning rate, epochs, batch size, early stopping
   (``max_steps``), **temperature scaling** (logits / T inside the forget term) and **loss
   selection** (the forget term sees only the fraction q of answer tokens with the smallest
@@ -19,8 +21,9 @@ Everything here is a plain function; methods share code by calling them, never b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -28,7 +31,7 @@ from pydantic import Field
 from unlearnkit.config import StrictModel
 from unlearnkit.data.prompts import IGNORE
 
-RetainKind = Literal["none", "nll", "kl"]
+RetainKind = Literal["none", "nll", "kl"]  # the retain terms every method accepts
 
 
 class LMParams(StrictModel):
@@ -66,11 +69,28 @@ ForgetTerm = Callable[[ForgetInputs], "tuple[torch.Tensor, dict[str, float]]"]
 
 
 @dataclass(frozen=True)
+class RetainTerm:
+    """A retain term that only some methods offer (e.g. RMU's activation matching).
+
+    ``fn(model, reference, batch, params, state) -> scalar`` on a retain batch; ``reference`` is
+    the frozen θ_o (present when ``needs_reference``), ``state`` the run state the forget term sees.
+    The method's params class must accept the term's name in its ``retain`` field (e.g. RMU's
+    ``retain: Literal["none", "nll", "kl", "act"] | None``).
+    """
+
+    fn: Callable[..., torch.Tensor]
+    needs_reference: bool = True
+    summary: str = ""
+
+
+@dataclass(frozen=True)
 class LMObjective:
     """The language-model entry point stored in ``MethodSpec.fn``."""
 
     forget: ForgetTerm
-    default_retain: RetainKind = "none"
+    default_retain: str = "none"  # one of RetainKind or a key of extra_retain
+    # method-specific retain terms, selectable by name like the shared ones (``rmu+act``)
+    extra_retain: dict[str, RetainTerm] = field(default_factory=dict)
     needs_reference: bool = False  # a frozen copy of θ_o for the forget term (NPO, TNPO …)
     # optional hooks for methods that need more than (question, answer) forget batches
     forget_data: Callable[..., Any] | None = None  # (records, tokenizer, refusals, params) -> list of items
@@ -127,6 +147,12 @@ def forget_token_logprobs(inp: ForgetInputs):
     """Forget-batch token log-probs with temperature scaling and loss selection applied."""
     lp, mask = token_logprobs(forward_logits(inp.model, inp.batch), inp.batch["labels"], inp.params.temperature)
     return lp, select_lowest_loss(lp, mask, inp.params.loss_selection)
+
+
+def weighted_token_mean(token_lp: torch.Tensor, weight: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """mean_i sg(w_i)·log p_i over the answer tokens in ``mask`` — the common form of the
+    reweighted GA objectives (WGA, TNPO, WTNPO, SatImp). The weights never carry gradient."""
+    return masked_mean(weight.detach() * token_lp, mask)
 
 
 def sequence_logprob(token_lp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
