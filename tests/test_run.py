@@ -130,8 +130,20 @@ def test_invalid_hyperparameter_in_a_run_fails_before_training():
 
 @pytest.mark.parametrize("preset", sorted(p.name for p in (ROOT / "configs").glob("*.yaml") if not p.name.startswith("vision")))
 def test_shipped_presets_are_valid(preset):
-    cfg = load_config(RunConfig, ROOT / "configs" / preset)
-    assert validate_methods(cfg)
+    """Every preset validates against the config of the command it is for (by file-name prefix)."""
+    from unlearnkit.analysis.reliability import ReliabilityConfig
+    from unlearnkit.analysis.sweep import SweepConfig
+    from unlearnkit.engine.unlearn import resolve
+
+    if preset.startswith("reliability"):
+        cfg = load_config(ReliabilityConfig, ROOT / "configs" / preset)
+        assert all(resolve(m) for m in cfg.methods)
+    elif preset.startswith("sweep"):
+        cfg = load_config(SweepConfig, ROOT / "configs" / preset)
+        assert resolve(cfg.method)
+    else:
+        cfg = load_config(RunConfig, ROOT / "configs" / preset)
+        assert validate_methods(cfg)
 
 
 def test_default_preset_is_what_run_does():

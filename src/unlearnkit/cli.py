@@ -183,6 +183,20 @@ def cmd_reliability(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from unlearnkit.analysis.sweep import SweepConfig, run_sweep
+    from unlearnkit.config import load_config
+
+    cfg = load_config(SweepConfig, args.config, args.overrides)
+    out, best, every = run_sweep(cfg, say=_say)
+    _say(f"\nBest variant per knob, after calibration ({cfg.calibration.metric} ≥ {cfg.calibration.tau:g} · θ_o):")
+    _say(best)
+    _say("\nAll variants:")
+    _say(every)
+    _say(f"\nsweep: {out}  (sweep_table.md, sweep.json, calibration/)")
+    return 0
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     from unlearnkit.methods import methods_for
     from unlearnkit.results.tables import format_table
@@ -199,7 +213,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 rows.append([s.name, s.summary, needs])
             _say(format_table(["name", "what it does", "needs"], rows))
             _say("")
-        _say("Language-model methods combine with a retain term by name: <method>+<none|nll|kl>, e.g. npo+kl.")
+        own = ", ".join(f"{s.name}+{k}" for s in methods_for("llm") for k in s.fn.extra_retain)
+        _say("Language-model methods combine with a retain term by name: <method>+<none|nll|kl>, e.g. npo+kl"
+             + (f"; method-specific retain terms: {own}." if own else "."))
     return 0
 
 
@@ -277,6 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
                                     "and retain data.")
     _add_config_args(rl)
     rl.set_defaults(func=cmd_reliability)
+
+    sw = sub.add_parser("sweep", help="hyperparameter study (LR, BS, early stopping, temperature, loss selection), "
+                        "compared after calibration",
+                        description="Vary each knob of one method over a grid (others at the base setting), run every "
+                                    "variant, calibrate all of them by model mixing, and report the best variant per "
+                                    "knob. Overrides: method=kl grids.lr=[1e-4,4e-4] calibration.tau=0.9.")
+    _add_config_args(sw)
+    sw.set_defaults(func=cmd_sweep)
 
     ls = sub.add_parser("ls", help="list registered things")
     ls.add_argument("what", choices=["methods"])

@@ -72,7 +72,11 @@ class RunConfig(StrictModel):
 
 
 def entry_name(method: str, seed: int) -> str:
-    return f"{method.replace('+', '_plus_')}__s{seed}"
+    """A file-system-safe entry name: ``npo+kl`` seed 3 → ``npo_plus_kl__s3``; ``kl@TS=2`` → ``kl_at_TS-2__s0``."""
+    import re
+
+    safe = method.replace("+", "_plus_").replace("@", "_at_").replace("=", "-")
+    return f"{re.sub(r'[^A-Za-z0-9._-]', '_', safe)}__s{seed}"
 
 
 class Run:

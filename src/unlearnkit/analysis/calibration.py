@@ -257,7 +257,10 @@ def calibrate_run(run_dir: Path, cfg: CalibrationConfig, say: Callable[[str], No
             else:
                 mixer = Mixer(model, paths["original"], model_dir)
                 try:
-                    probe = lambda a: (mixer.set(a), retain_value(model, tok, src, cfg.metric, run_cfg.eval))[1]  # noqa: E731
+                    def probe(a: float, _mixer=mixer) -> float:
+                        _mixer.set(a)
+                        return retain_value(model, tok, src, cfg.metric, run_cfg.eval)
+
                     found = search_alpha(probe, target, cfg.grid, cfg.tol)
                     grid_forget = []
                     for a in cfg.grid:

@@ -35,7 +35,12 @@ def retain_kinds(spec: MethodSpec) -> tuple[str, ...]:
 
 
 def resolve(name: str) -> tuple[MethodSpec, str | None]:
-    """``"npo"`` → (npo, None); ``"npo+kl"`` → (npo, "kl"): forget term + explicit retain term."""
+    """``"npo"`` → (npo, None); ``"npo+kl"`` → (npo, "kl"): forget term + explicit retain term.
+
+    A suffix after ``@`` is a free label for a variant of the same method (``kl@TS=2``), used by
+    sweeps to list one method several times with different hyperparameters.
+    """
+    name = name.split("@", 1)[0]
     base, _, retain = name.partition("+")
     if retain and retain not in RETAIN_KINDS:
         spec = get_method(base, "llm")

@@ -74,6 +74,8 @@ class RetainTerm:
 
     ``fn(model, reference, batch, params, state) -> scalar`` on a retain batch; ``reference`` is
     the frozen θ_o (present when ``needs_reference``), ``state`` the run state the forget term sees.
+    The method's params class must accept the term's name in its ``retain`` field (e.g. RMU's
+    ``retain: Literal["none", "nll", "kl", "act"] | None``).
     """
 
     fn: Callable[..., torch.Tensor]
