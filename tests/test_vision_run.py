@@ -10,7 +10,7 @@ import pytest
 
 from unlearnkit import cli
 from unlearnkit.vision_run import PRESETS, resolve_config
-from vision_helpers import single_thread  # noqa: F401 (autouse fixture)
+from .vision_helpers import single_thread  # noqa: F401 (autouse fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["seeds=[0]", "data.synthetic.n_superclasses=3", "data.synthetic.classes_per_superclass=2", "data.synthetic.image_size=8",
@@ -108,7 +108,7 @@ def test_several_seeds_average_and_tarf_identification_note(tmp_path, monkeypatc
 
 def test_cifar10_from_a_local_directory_end_to_end(tmp_path, monkeypatch, capsys):
     """The real-data path (preset cifar10: augmentation on) on a tiny test-written CIFAR-10 copy."""
-    from vision_helpers import write_cifar10
+    from .vision_helpers import write_cifar10
 
     write_cifar10(tmp_path / "data", n_train_per_batch=20, n_test=30)
     monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path / "home"))
