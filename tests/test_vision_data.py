@@ -8,6 +8,7 @@ import torch
 from unlearnkit.data.cifar import CIFAR10_CLASSES, CIFAR10_GROUPING, cifar10_fine_to_coarse, load_cifar
 from unlearnkit.data.images import SyntheticConfig, synthetic
 from unlearnkit.errors import UnlearnkitError
+
 from .vision_helpers import single_thread, write_cifar10, write_cifar100  # noqa: F401 (autouse fixture)
 
 SMALL = SyntheticConfig(n_superclasses=3, classes_per_superclass=2, image_size=8, train_per_class=5, test_per_class=3)

@@ -9,6 +9,7 @@ import torch
 from unlearnkit.engine.vision import predict
 from unlearnkit.methods import methods_for
 from unlearnkit.methods.vision.base import random_other_labels, snapshot
+
 from .vision_helpers import single_thread, tiny_context  # noqa: F401 (single_thread: autouse fixture)
 
 SPECS = methods_for("vision")

@@ -18,6 +18,7 @@ from unlearnkit.metrics.vision import (
     precision_recall,
     true_label_confidence,
 )
+
 from .vision_helpers import single_thread  # noqa: F401 (autouse fixture)
 
 

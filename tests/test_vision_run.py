@@ -10,6 +10,7 @@ import pytest
 
 from unlearnkit import cli
 from unlearnkit.vision_run import PRESETS, resolve_config
+
 from .vision_helpers import single_thread  # noqa: F401 (autouse fixture)
 
 ROOT = Path(__file__).resolve().parents[1]

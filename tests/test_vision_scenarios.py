@@ -11,6 +11,7 @@ from unlearnkit.engine.vision import ClassifierRecipe, TensorLoader, predict, tr
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.metrics.vision import accuracy
 from unlearnkit.models.classifiers import ModelConfig, build_classifier
+
 from .vision_helpers import single_thread, tiny_set  # noqa: F401 (single_thread: autouse fixture)
 
 
