@@ -155,6 +155,15 @@ def weighted_token_mean(token_lp: torch.Tensor, weight: torch.Tensor, mask: torc
     return masked_mean(weight.detach() * token_lp, mask)
 
 
+def weighted_forget_term(token_lp: torch.Tensor, weight: torch.Tensor,
+                         mask: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """The reweighted-GA forget term and its logged values: (mean_i sg(w_i)·log p_i,
+    {forget_nll: mean −log p_i, weight: mean w_i}) over the answer tokens in ``mask``."""
+    return weighted_token_mean(token_lp, weight, mask), {
+        "forget_nll": float(-masked_mean(token_lp, mask).detach()),
+        "weight": float(masked_mean(weight, mask))}
+
+
 def sequence_logprob(token_lp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Σ_i log p_i per sequence  # (B,)."""
     return (token_lp * mask.to(token_lp.dtype)).sum(-1)

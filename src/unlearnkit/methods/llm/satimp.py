@@ -17,8 +17,7 @@ from unlearnkit.methods.llm.base import (
     LMObjective,
     LMParams,
     forget_token_logprobs,
-    masked_mean,
-    weighted_token_mean,
+    weighted_forget_term,
 )
 
 
@@ -31,8 +30,7 @@ def satimp_weights(token_lp: torch.Tensor, beta1: float, beta2: float) -> torch.
 def satimp_forget(inp: ForgetInputs) -> tuple[torch.Tensor, dict[str, float]]:
     lp, mask = forget_token_logprobs(inp)
     w = satimp_weights(lp, inp.params.beta1, inp.params.beta2)
-    return weighted_token_mean(lp, w, mask), {"forget_nll": float(-masked_mean(lp, mask).detach()),
-                                              "weight": float(masked_mean(w, mask))}
+    return weighted_forget_term(lp, w, mask)
 
 
 class SatImpParams(LMParams):

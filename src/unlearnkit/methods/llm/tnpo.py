@@ -19,9 +19,8 @@ from unlearnkit.methods.llm.base import (
     LMObjective,
     LMParams,
     forget_token_logprobs,
-    masked_mean,
     reference_token_logprobs,
-    weighted_token_mean,
+    weighted_forget_term,
 )
 
 
@@ -34,8 +33,7 @@ def tnpo_forget(inp: ForgetInputs) -> tuple[torch.Tensor, dict[str, float]]:
     lp, mask = forget_token_logprobs(inp)
     ref_lp, _ = reference_token_logprobs(inp.reference, inp.batch, inp.params.temperature)
     w = tnpo_weights(lp, ref_lp, inp.params.beta)
-    return weighted_token_mean(lp, w, mask), {"forget_nll": float(-masked_mean(lp, mask).detach()),
-                                              "weight": float(masked_mean(w, mask))}
+    return weighted_forget_term(lp, w, mask)
 
 
 class TNPOParams(LMParams):

@@ -17,8 +17,7 @@ from unlearnkit.methods.llm.base import (
     LMObjective,
     LMParams,
     forget_token_logprobs,
-    masked_mean,
-    weighted_token_mean,
+    weighted_forget_term,
 )
 
 
@@ -30,8 +29,7 @@ def wga_weights(token_lp: torch.Tensor, alpha: float) -> torch.Tensor:
 def wga_forget(inp: ForgetInputs) -> tuple[torch.Tensor, dict[str, float]]:
     lp, mask = forget_token_logprobs(inp)
     w = wga_weights(lp, inp.params.weight_alpha)
-    return weighted_token_mean(lp, w, mask), {"forget_nll": float(-masked_mean(lp, mask).detach()),
-                                              "weight": float(masked_mean(w, mask))}
+    return weighted_forget_term(lp, w, mask)
 
 
 class WGAParams(LMParams):
