@@ -9,36 +9,44 @@ import torch
 from unlearnkit.data.prompts import encode_prompt
 
 
+def left_pad(seqs: Sequence[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Token-id sequences as one left-padded batch: (input_ids, attention_mask, width)."""
+    width = max(len(x) for x in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, x in enumerate(seqs):
+        ids[row, width - len(x) :] = torch.tensor(x)
+        mask[row, width - len(x) :] = 1
+    return ids, mask, width
+
+
+def _length_sorted_batches(prompts: Sequence[list[int]], batch_size: int):
+    """Indices of ``prompts`` in batches of similar length (fewer pads per batch)."""
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    for s in range(0, len(order), batch_size):
+        yield order[s : s + batch_size]
+
+
 @torch.no_grad()
 def generate_ids(model, tokenizer, prompts: Sequence[list[int]], max_new_tokens: int = 200,
                  batch_size: int = 64) -> list[list[int]]:
     """Greedy continuations of token-id prompts, cut after the first EOS (EOS excluded)."""
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     device = next(model.parameters()).device
-    out: list[list[int]] = []
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # fewer pads per batch
     results: dict[int, list[int]] = {}
-    for s in range(0, len(order), batch_size):
-        idx = order[s : s + batch_size]
-        n = max(len(prompts[i]) for i in idx)
-        ids = torch.full((len(idx), n), pad, dtype=torch.long)
-        mask = torch.zeros((len(idx), n), dtype=torch.long)
-        for row, i in enumerate(idx):
-            p = prompts[i]
-            ids[row, n - len(p) :] = torch.tensor(p)
-            mask[row, n - len(p) :] = 1
+    for idx in _length_sorted_batches(prompts, batch_size):
+        ids, mask, width = left_pad([prompts[i] for i in idx], pad)
         gen = model.generate(
             input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
             max_new_tokens=max_new_tokens, eos_token_id=eos, pad_token_id=pad,
             num_beams=1, top_p=None, top_k=None, temperature=None,
-        )[:, n:].tolist()
+        )[:, width:].tolist()
         for row, i in enumerate(idx):
             seq = gen[row]
             if eos in seq:
                 seq = seq[: seq.index(eos)]
             results[i] = seq
-    out = [results[i] for i in range(len(prompts))]
-    return out
+    return [results[i] for i in range(len(prompts))]
 
 
 def generate_answers(model, tokenizer, questions: Sequence[str], max_new_tokens: int = 200,
@@ -65,13 +73,7 @@ def extraction_strength_by_generation(model, tokenizer, question: str, answer: s
     n = len(ans)
     pad = tokenizer.pad_token_id
     device = next(model.parameters()).device
-    seqs = [prompt + ans[:k] for k in range(n)]
-    width = max(len(s) for s in seqs)
-    ids = torch.full((n, width), pad, dtype=torch.long)
-    mask = torch.zeros((n, width), dtype=torch.long)
-    for k, s in enumerate(seqs):
-        ids[k, width - len(s) :] = torch.tensor(s)
-        mask[k, width - len(s) :] = 1
+    ids, mask, width = left_pad([prompt + ans[:k] for k in range(n)], pad)
     gen = model.generate(
         input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False, max_new_tokens=n,
         min_new_tokens=n, eos_token_id=None, pad_token_id=pad, num_beams=1, top_p=None, top_k=None,
@@ -96,17 +98,9 @@ def sample_ids(model, tokenizer, prompts: Sequence[list[int]], n: int, max_new_t
     was_training = model.training
     model.eval()
     results: dict[int, list[list[int]]] = {}
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     try:
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            width = max(len(prompts[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                p = prompts[i]
-                ids[row, width - len(p) :] = torch.tensor(p)
-                mask[row, width - len(p) :] = 1
+        for idx in _length_sorted_batches(prompts, batch_size):
+            ids, mask, width = left_pad([prompts[i] for i in idx], pad)
             gen = model.generate(
                 input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=True, temperature=temperature,
                 top_k=0, top_p=1.0, num_return_sequences=n, max_new_tokens=max_new_tokens, eos_token_id=eos,
