@@ -57,25 +57,35 @@ def _meta(args: argparse.Namespace, bench, overrides: dict, **extra) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
+def _run_tracked(args: argparse.Namespace, kind: str, methods: list[str], make_probe, report, table,
+                 **meta) -> int:
+    """The shared flow of ``gradient`` and ``squeeze``: unlearn with each method under a probe,
+    write the report (data + plots) with provenance, print the table and the files."""
+    from unlearnkit.analysis.track import resolve_benchmark, track_methods
+    from unlearnkit.config import parse_overrides
+
+    overrides = parse_overrides(args.overrides)
+    bench = resolve_benchmark(args.benchmark, args.data, args.model, None, args.forget, False, _say)
+    out = _out_dir(args, kind)
+    res = track_methods(methods, make_probe, bench, overrides, _say)
+    files = report(res, out, _meta(args, bench, overrides, **meta))
+    _say("")
+    _say(table(res))
+    _say("\nfiles: " + ", ".join(str(f) for f in files))
+    return 1 if any(r["error"] for r in res.values()) else 0
+
+
 def cmd_gradient(args: argparse.Namespace) -> int:
     from unlearnkit.analysis.g_effect import GEffectProbe
-    from unlearnkit.analysis.track import gradient_report, resolve_benchmark, track_methods
-    from unlearnkit.config import parse_overrides
+    from unlearnkit.analysis.track import gradient_report
 
     methods = _methods(args.method)
     every = _positive_every(args.every)
     if args.n_retain is not None and args.n_retain <= 0:
         raise UnlearnkitError(f"--n-retain must be ≥ 1, got {args.n_retain}")
-    overrides = parse_overrides(args.overrides)
-    bench = resolve_benchmark(args.benchmark, args.data, args.model, None, args.forget, False, _say)
-    out = _out_dir(args, "gradient")
-    res = track_methods(methods, lambda: GEffectProbe(every=every, n_retain=args.n_retain, pointwise=args.pointwise),
-                        bench, overrides, _say)
-    files = gradient_report(res, out, _meta(args, bench, overrides, every=every, pointwise=args.pointwise))
-    _say("")
-    _say(gradient_table(res))
-    _say("\nfiles: " + ", ".join(str(f) for f in files))
-    return 1 if any(r["error"] for r in res.values()) else 0
+    return _run_tracked(args, "gradient", methods,
+                        lambda: GEffectProbe(every=every, n_retain=args.n_retain, pointwise=args.pointwise),
+                        gradient_report, gradient_table, every=every, pointwise=args.pointwise)
 
 
 def gradient_table(res: dict) -> str:
@@ -100,25 +110,17 @@ def _share(d: dict[str, float], group: str) -> float:
 
 def cmd_squeeze(args: argparse.Namespace) -> int:
     from unlearnkit.analysis.squeezing import SqueezeProbe
-    from unlearnkit.analysis.track import resolve_benchmark, squeeze_report, track_methods
-    from unlearnkit.config import parse_overrides
+    from unlearnkit.analysis.track import squeeze_report
 
     methods = _methods(args.method)
     every = _positive_every(args.every)
     if args.samples <= 0 or args.temperature <= 0:
         raise UnlearnkitError("--samples and --temperature must be positive")
-    overrides = parse_overrides(args.overrides)
-    bench = resolve_benchmark(args.benchmark, args.data, args.model, None, args.forget, False, _say)
-    out = _out_dir(args, "squeeze")
-    res = track_methods(methods, lambda: SqueezeProbe(every=every, n_samples=args.samples, temperature=args.temperature,
-                                                      max_new_tokens=args.max_new_tokens, seed=args.seed),
-                        bench, overrides, _say)
-    files = squeeze_report(res, out, _meta(args, bench, overrides, every=every, samples=args.samples,
-                                           temperature=args.temperature))
-    _say("")
-    _say(squeeze_table(res))
-    _say("\nfiles: " + ", ".join(str(f) for f in files))
-    return 1 if any(r["error"] for r in res.values()) else 0
+    return _run_tracked(args, "squeeze", methods,
+                        lambda: SqueezeProbe(every=every, n_samples=args.samples, temperature=args.temperature,
+                                             max_new_tokens=args.max_new_tokens, seed=args.seed),
+                        squeeze_report, squeeze_table, every=every, samples=args.samples,
+                        temperature=args.temperature)
 
 
 def squeeze_table(res: dict) -> str:
