@@ -25,7 +25,7 @@ from typing import Callable, Literal
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from unlearnkit.config import BuildConfig, StrictModel
 from unlearnkit.errors import UnlearnkitError
@@ -65,20 +65,13 @@ class ReliabilityConfig(StrictModel):
     seed: int = 0
     name: str | None = None
 
-    @field_validator("interventions")
+    @field_validator("interventions", "metrics")
     @classmethod
-    def _known_interventions(cls, v: list[str]) -> list[str]:
-        bad = [x for x in v if x not in INTERVENTIONS]
+    def _known_names(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        what, known = {"interventions": ("intervention", INTERVENTIONS), "metrics": ("metric", METRICS)}[info.field_name]
+        bad = [x for x in v if x not in known]
         if bad:
-            raise ValueError(f"unknown intervention {bad[0]!r}; known: {', '.join(INTERVENTIONS)}")
-        return v
-
-    @field_validator("metrics")
-    @classmethod
-    def _known_metrics(cls, v: list[str]) -> list[str]:
-        bad = [x for x in v if x not in METRICS]
-        if bad:
-            raise ValueError(f"unknown metric {bad[0]!r}; known: {', '.join(METRICS)}")
+            raise ValueError(f"unknown {what} {bad[0]!r}; known: {', '.join(known)}")
         return v
 
 
