@@ -116,9 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from unlearnkit.analysis.calibration import calibrate_run
 
         out, _, _, table_c = calibrate_run(run.dir, cfg.calibration, say=_say)
-        _say(f"\nCalibrated ({cfg.calibration.metric} ≥ {cfg.calibration.tau:g} · θ_o, α per method):")
-        _say(table_c)
-        _say(f"calibration: {out}  (alphas.json, curves.json, curves.png, table.md)")
+        _say_calibrated(cfg.calibration, table_c, out)
     _say(f"\nresults: {run.dir}  (summary.json, table.md, results/<entry>/results.json, logs/, models/)")
     return 1 if failures else 0
 
@@ -133,10 +131,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     out, alphas, table_u, table_c = calibrate_run(Path(args.run), cfg, say=_say)
     _say("\nUncalibrated:")
     _say(table_u)
-    _say(f"\nCalibrated ({cfg.metric} ≥ {cfg.tau:g} · θ_o):")
-    _say(table_c)
-    _say(f"\ncalibration: {out}  (alphas.json, curves.json, curves.png, table.md)")
+    _say_calibrated(cfg, table_c, out)
     return 0
+
+
+def _say_calibrated(cfg, table: str, out) -> None:
+    _say(f"\nCalibrated ({cfg.metric} ≥ {cfg.tau:g} · θ_o, α per method):")
+    _say(table)
+    _say(f"\ncalibration: {out}  (alphas.json, curves.json, curves.png, table.md)")
 
 
 def cmd_unlearn(args: argparse.Namespace) -> int:
