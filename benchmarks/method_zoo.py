@@ -42,7 +42,7 @@ def setup():
 
 
 def run_method(src, original, name: str, over: dict):
-    from unlearnkit.engine.unlearn import make_params, resolve, unlearn
+    from unlearnkit.methods.unlearn import make_params, resolve, unlearn
     from unlearnkit.models.lm import load_model
 
     model, tok = load_model(original)

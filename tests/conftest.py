@@ -10,6 +10,7 @@ import torch
 
 warnings.filterwarnings("ignore")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["HF_HUB_OFFLINE"] = "1"  # no test may reach a hub (set before transformers is imported)
 torch.set_num_threads(1)  # tiny models: one thread is as fast and immune to oversubscription
 
 

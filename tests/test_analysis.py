@@ -8,13 +8,15 @@ import json
 import pytest
 import torch
 
-from unlearnkit.analysis import layers as L
 from unlearnkit.analysis.continual import continual_unlearn, forget_requests
-from unlearnkit.analysis.groups import locate_layers, supported_families
 from unlearnkit.analysis.squeezing import SqueezeProbe, likelihood_bands
+from unlearnkit.data import halves as H
 from unlearnkit.data.tofu import QASource
-from unlearnkit.engine.unlearn import make_params, resolve, unlearn
 from unlearnkit.errors import UnlearnkitError
+from unlearnkit.methods.llm import cru as C
+from unlearnkit.methods.unlearn import make_params, resolve, unlearn
+from unlearnkit.models import patching as P
+from unlearnkit.models.layers import locate_layers, supported_families
 from unlearnkit.models.lm import load_model
 
 
@@ -48,13 +50,13 @@ def test_patching_layer_l_changes_exactly_the_tensors_of_layer_l(pair, layer):
     so, su = _state(original), _state(unlearned)
     prefix = f"model.layers.{layer}."
     assert all(not torch.equal(so[n], su[n]) for n in so if n.startswith(prefix))
-    patched = L.patched_copy(original, unlearned, [f"layer.{layer}"])
+    patched = P.patched_copy(original, unlearned, [f"layer.{layer}"])
     sp = patched.state_dict()
     changed = {n for n in sp if not torch.equal(sp[n], so[n])}
     assert changed == {n for n in so if n.startswith(prefix)}
     assert all(torch.equal(sp[n], su[n]) for n in changed)
     assert all(torch.equal(t, so[n]) for n, t in original.state_dict().items())  # θ_o untouched
-    with L.patched(original, unlearned, [f"layer.{layer}"]) as m:  # in place, then restored
+    with P.patched(original, unlearned, [f"layer.{layer}"]) as m:  # in place, then restored
         assert torch.equal(m.state_dict()[prefix + "mlp.up_proj.weight"], su[prefix + "mlp.up_proj.weight"])
     assert all(torch.equal(t, so[n]) for n, t in original.state_dict().items())
 
@@ -62,7 +64,7 @@ def test_patching_layer_l_changes_exactly_the_tensors_of_layer_l(pair, layer):
 def test_patching_every_group_gives_theta_u_including_tied_head(pair):
     original, unlearned, _ = pair
     lm = locate_layers(original)
-    full = L.patched_copy(original, unlearned, lm.groups())
+    full = P.patched_copy(original, unlearned, lm.groups())
     su = unlearned.state_dict()
     assert "lm_head.weight" in su  # tied: the same tensor as the embedding
     assert all(torch.equal(t, su[n]) for n, t in full.state_dict().items())
@@ -71,9 +73,9 @@ def test_patching_every_group_gives_theta_u_including_tied_head(pair):
 def test_a_layer_index_that_does_not_exist_is_a_clear_error(pair):
     lm = locate_layers(pair[0])
     with pytest.raises(UnlearnkitError, match=r"layer 7 does not exist: the model has 2 transformer layers \(indices 0\.\.1\)"):
-        L.transformer_layers(lm, [0, 7])
+        P.transformer_layers(lm, [0, 7])
     with pytest.raises(UnlearnkitError, match="unknown parameter group"):
-        L.patched_copy(pair[0], pair[1], ["layer.9"])
+        P.patched_copy(pair[0], pair[1], ["layer.9"])
 
 
 def test_a_family_whose_layers_cannot_be_located_names_the_supported_families():
@@ -96,7 +98,7 @@ def test_different_architectures_cannot_be_patched(pair, tiny_models):
     other = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                          num_attention_heads=4, num_key_value_heads=4))
     with pytest.raises(UnlearnkitError, match="different architectures"):
-        L.patched_copy(pair[0], other, ["layer.0"])
+        P.patched_copy(pair[0], other, ["layer.0"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,43 +118,43 @@ def _fake_scores(monkeypatch, table: dict[str, tuple[float, float]], pair):
         mu = 0.9 - sum(table[g][1] for g in from_u)
         return {"fq_log_p": fq, "mu": mu, "forget_es_exact": 1.0 - 0.1 * len(from_u)}
 
-    monkeypatch.setattr(L, "evaluate_in_memory", fake)
-    monkeypatch.setattr(L, "summarise", lambda r: r)
+    monkeypatch.setattr(C, "evaluate_in_memory", fake)
+    monkeypatch.setattr(C, "summarise", lambda r: r)
 
 
 def test_cru_with_k_all_is_theta_u_and_with_k_zero_is_theta_o(pair, src, monkeypatch):
     original, unlearned, tok = pair
     table = {"embedding": (1.0, 0.05), "layer.0": (6.0, 0.5), "layer.1": (3.0, 0.02), "head": (0.5, 0.0)}
     _fake_scores(monkeypatch, table, pair)
-    val = L.HalfSource(src, 0)
+    val = H.HalfSource(src, 0)
     so, su = _state(original), _state(unlearned)
     for k, expect in ((4, su), (0, so)):
-        groups, report = L.cru(original, unlearned, tok, val, None, None, k=k)
-        model = L.patched_copy(original, unlearned, groups)
+        groups, report = C.cru(original, unlearned, tok, val, None, None, k=k)
+        model = P.patched_copy(original, unlearned, groups)
         assert all(torch.equal(t, expect[n]) for n, t in model.state_dict().items()), k
         assert report["k"] == k and report["k_chosen_on"] == "given"
     # chosen on validation: rank FQ (layer.0 1, layer.1 2, embedding 3, head 4) + rank MU (head 1, layer.1 2,
     # embedding 3, layer.0 4) = layer.1 4, layer.0 5, head 5, embedding 6; ties go to the higher FQ
-    groups, report = L.cru(original, unlearned, tok, val, None, None)
+    groups, report = C.cru(original, unlearned, tok, val, None, None)
     assert [r["unit"] for r in report["ranking"]] == ["layer.1", "layer.0", "head", "embedding"]
     assert report["k_chosen_on"] == "validation" and groups == report["groups_from_unlearned"]
     assert [c["k"] for c in report["candidates_validation"]] == [0, 1, 2, 3, 4]
     with pytest.raises(UnlearnkitError, match="CRU k=9 is out of range: choose 0..4"):
-        L.cru(original, unlearned, tok, val, None, None, k=9)
+        C.cru(original, unlearned, tok, val, None, None, k=9)
 
 
 def test_choose_k_is_the_best_rank_sum():
     tie = [{"fq_log_p": -9.0, "mu": 0.9}, {"fq_log_p": -3.0, "mu": 0.8}, {"fq_log_p": -1.0, "mu": 0.1}]
-    assert L.choose_k(tie) == 2  # rank sums 3+1, 2+2, 1+3 all tie at 4: the higher FQ wins
+    assert C.choose_k(tie) == 2  # rank sums 3+1, 2+2, 1+3 all tie at 4: the higher FQ wins
     c = [{"fq_log_p": -9.0, "mu": 0.9}, {"fq_log_p": -1.0, "mu": 0.8}, {"fq_log_p": -3.0, "mu": 0.1}]
-    assert L.choose_k(c) == 1  # rank sums 3+1, 1+2, 2+3
+    assert C.choose_k(c) == 1  # rank sums 3+1, 1+2, 2+3
 
 
 def test_validation_and_test_halves_split_subjects(src):
-    val, test = L.HalfSource(src, 0), L.HalfSource(src, 1)
+    val, test = H.HalfSource(src, 0), H.HalfSource(src, 1)
     f, v, t = src.split("forget10"), val.split("forget10"), test.split("forget10")
     assert sorted(r["question"] for r in v + t) == sorted(r["question"] for r in f)
-    names = L._subject_names(src)
+    names = H.subject_names(src)
     who = lambda recs: {next(n for n in names if n in r["question"]) for r in recs}  # noqa: E731
     assert who(v) and who(t) and not who(v) & who(t)
 
@@ -193,7 +195,7 @@ def test_squeeze_probe_tracks_groups_and_leaves_training_unchanged(tiny_models, 
 
 def test_forget_requests_are_whole_subjects(src):
     recs = src.split("forget10")
-    names = L._subject_names(src)
+    names = H.subject_names(src)
     reqs = forget_requests(recs, 3, names)
     assert sorted(i for r in reqs for i in r) == list(range(len(recs)))
     subj = [{next(n for n in names if n in recs[i]["question"]) for i in r} for r in reqs]
@@ -212,27 +214,30 @@ def test_continual_with_one_stage_equals_a_normal_run(tiny_models, src):
     logs = continual_unlearn(m2, tok, spec, params, [forget], retain, None)
     assert len(logs) == 1
     assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values(), strict=True))
-    from unlearnkit.run import Run, RunConfig
+    from unlearnkit.recipes.lm import RunConfig, run_name
 
-    assert Run(RunConfig(continual=1)).dir == Run(RunConfig()).dir  # same run directory, same results
+    assert run_name(RunConfig(continual=1)) == run_name(RunConfig())  # same run directory, same results
 
 
 def test_continual_run_writes_stages_and_decline_curves(tiny_models):
-    from unlearnkit.run import run_benchmark
+    from unlearnkit.recipes.lm import run_benchmark
 
     from .test_run import tiny_run
 
     cfg = tiny_run(name="continual2", methods=["ga"], continual=2, defaults={"lr": 1e-3, "epochs": 1, "batch_size": 4},
                    eval={"max_new_tokens": 8})
-    run, rows, failures, table = run_benchmark(cfg, say=lambda s: None)
-    assert not failures and "ga" in rows
-    cur = json.loads((run.dir / "results" / "ga__s0" / "continual.json").read_text())
+    out = run_benchmark(cfg, say=lambda s: None)
+    run = out.run
+    assert not out.failures and "ga" in out.results
+    cur = run.record("ga__s0").extra["continual"]
     assert cur["stages"] == 2 and [s["stage"] for s in cur["curve"]] == [0, 1, 2]
     assert cur["curve"][1]["forget_es_done"] is not None and cur["curve"][2]["forget_es_to_come"] is None
-    assert cur["curve"][2]["forget_es_exact"] == pytest.approx(rows["ga"][0][0].value("forget.es_exact"))
+    assert cur["curve"][2]["forget_es_exact"] == pytest.approx(out.results["ga"][0].value("forget.es_exact"))
+    stage1 = run.record("ga__s0__stage1")
+    assert stage1 is not None and cur["curve"][1]["mu"] == pytest.approx(stage1.value("mu"))
     for f in ("continual.json", "continual.csv", "continual.png"):
-        assert (run.dir / f).is_file()
-    log = json.loads((run.dir / "logs" / "ga__s0.json").read_text())
+        assert run.layout.file(f).is_file()
+    log = json.loads(run.layout.log("ga__s0").read_text())
     assert [s["stage"] for s in log["stages"]] == [1, 2]
 
 
@@ -273,6 +278,8 @@ def test_gradient_command_writes_curves_and_plots(capsys, tiny_models, tmp_path)
                    "max_steps=2", "batch_size=4", "lr=1e-3")
     assert rc == 0, out.err
     doc = json.loads((tmp_path / "g_effect.json").read_text())
+    assert json.loads((tmp_path / "run.json").read_text())["kind"] == "gradient"
+    assert json.loads((tmp_path / "results" / "ga" / "results.json").read_text())["aggregates"]["e_u"]["value"] < 0
     assert set(doc["methods"]) == {"ga", "npo"}
     assert [r["step"] for r in doc["methods"]["ga"]["records"]] == [0, 2]
     for f in ("g_effect.csv", "g_effect.png", "g_effect_groups.png", "g_effect_pointwise.csv", "g_effect_pointwise.png"):
@@ -301,24 +308,24 @@ def test_layers_command_with_cru_end_to_end(capsys, tiny_models, tmp_path):
 
 
 def test_cru_in_a_run_reuses_the_base_entry_and_reports_its_selection(tiny_models):
-    from unlearnkit.run import run_benchmark
+    from unlearnkit.recipes.lm import run_benchmark
 
     from .test_run import tiny_run
 
     cfg = tiny_run(name="cru", methods=["ga", "cru"], defaults={"lr": 1e-3, "epochs": 1, "batch_size": 4},
                    method_params={"cru": {"base": "ga", "units": "layers", "k": 1}}, eval={"max_new_tokens": 8})
     said = []
-    run, rows, failures, _ = run_benchmark(cfg, say=said.append)
-    assert not failures and set(rows) == {"Original", "Retrain", "ga", "cru"}
+    out = run_benchmark(cfg, say=said.append)
+    assert not out.failures and set(out.results) == {"Original", "Retrain", "ga", "cru"}
     assert "cru__s0: reusing θ_u of ga__s0" in said
-    rep = json.loads((run.dir / "results" / "cru__s0" / "cru.json").read_text())
+    rep = out.run.record("cru__s0").extra["post_hoc"]
     assert rep["k"] == 1 and len(rep["groups_from_unlearned"]) == 1
-    log = json.loads((run.dir / "logs" / "cru__s0.json").read_text())
+    log = json.loads(out.run.layout.log("cru__s0").read_text())
     assert log["base"] == "ga" and log["base_params"]["lr"] == 1e-3
 
 
 def test_post_hoc_methods_are_validated_in_a_run():
-    from unlearnkit.run import validate_methods
+    from unlearnkit.recipes.lm import validate_methods
 
     from .test_run import tiny_run
 
@@ -336,11 +343,11 @@ def test_rank_ties_absorb_numerical_noise():
     # k0 and k1 differ by 2e-7 in MU (a norm weight that barely moved): a tie, so the higher FQ decides
     c = [{"fq_log_p": -9.7957, "mu": 0.9121248}, {"fq_log_p": -9.7957, "mu": 0.9121250},
          {"fq_log_p": -6.80, "mu": 0.8177}, {"fq_log_p": -5.53, "mu": 0.7595}, {"fq_log_p": -5.53, "mu": 0.7344}]
-    assert L.choose_k(c) == 3  # rank sums 4.5+1.5, 4.5+1.5, 3+3, 1.5+4, 1.5+5 → 6, 6, 6, 5.5, 6.5
+    assert C.choose_k(c) == 3  # rank sums 4.5+1.5, 4.5+1.5, 3+3, 1.5+4, 1.5+5 → 6, 6, 6, 5.5, 6.5
 
 
 def test_relative_change_is_zero_for_identical_models_and_positive_where_moved(pair):
     original, unlearned, _ = pair
-    assert all(v == 0.0 for v in L.relative_change(original, original).values())
-    rel = L.relative_change(original, unlearned)
+    assert all(v == 0.0 for v in P.relative_change(original, original).values())
+    rel = P.relative_change(original, unlearned)
     assert set(rel) == {"embedding", "layer.0", "layer.1", "head"} and all(v > 0 for v in rel.values())

@@ -9,10 +9,11 @@ import scipy.stats
 import torch
 
 from unlearnkit.analysis import reliability as R
-from unlearnkit.analysis.calibration import CalibrationConfig, Mixer, calibrate_run, search_alpha
+from unlearnkit.analysis.calibration import CalibrationConfig, search_alpha
 from unlearnkit.config import validate
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.models.lm import load_model
+from unlearnkit.models.mixing import Mixer
 
 from .conftest import tiny_build_config
 
@@ -102,23 +103,31 @@ def test_calibration_config_errors():
         validate(CalibrationConfig, {"metric": "forget.es_exact"})
 
 
-def test_calibrated_run_holds_tau_of_the_original_retain_es(tiny_models):
-    from unlearnkit.run import RunConfig, run_benchmark
+def test_calibrated_run_holds_tau_of_the_original_retain_es(tiny_models, capsys):
+    """GA at lr 2e-3 for 3 epochs wipes retain ES, so calibration is needed: α < 1 keeps ≥ τ·ES(θ_o), and the
+    bisection's first failing α lies within the tolerance above it. The command resumes on a second call."""
+    from unlearnkit.cli import main
+    from unlearnkit.recipes.calibrate import calibrate_run
+    from unlearnkit.recipes.lm import RunConfig, run_benchmark
 
     cfg = RunConfig.model_validate({"build": tiny_build_config().model_dump(), "methods": ["ga"], "name": "cal",
                                     "defaults": {"lr": 2e-3, "epochs": 3, "batch_size": 4}, "eval": {"max_new_tokens": 24}})
-    run, rows, _, _ = run_benchmark(cfg, say=lambda s: None)
-    out, alphas, table_u, table_c = calibrate_run(run.dir, CalibrationConfig(tau=0.9, tol=1e-3), say=lambda s: None)
-    base = rows["Original"][0][0].value("retain.es_exact")
-    a = alphas["ga__s0"]
+    out = run_benchmark(cfg, say=lambda s: None)
+    cal = calibrate_run(out.run, CalibrationConfig(tau=0.9, tol=1e-3), say=lambda s: None)
+    base = out.results["Original"][0].value("retain.es_exact")
+    a = cal.alphas["ga__s0"]
     assert a["target"] == pytest.approx(0.9 * base)
-    assert a["value"] >= a["target"]
-    uncal = rows["ga"][0][0].value("retain.es_exact")
-    if uncal < a["target"]:  # calibration was needed: α < 1 and the retained ES sits at the target
-        assert a["alpha"] < 1
-    assert "α" in table_c and (out / "curves.png").is_file() and (out / "alphas.json").is_file()
-    again = calibrate_run(run.dir, CalibrationConfig(tau=0.9, tol=1e-3), say=lambda s: None)
-    assert again[1] == alphas
+    assert out.results["ga"][0].value("retain.es_exact") < a["target"]  # the precondition: calibration needed
+    assert 0 < a["alpha"] < 1 and a["value"] >= a["target"]
+    curve = cal.run.record("ga__s0").extra["calibration"]["curve"]
+    first_fail = min(x for x, v in curve if v < a["target"])
+    assert a["alpha"] < first_fail <= a["alpha"] + 1e-3 + 1e-12
+    assert cal.run.record("ga__s0").value("retain.es_exact") == pytest.approx(a["value"])  # θ(α) fully evaluated
+    assert cal.run.record("ga__s0").value("alpha") == a["alpha"]
+    assert "α" in cal.table and cal.run.layout.file("curves.png").is_file()
+    assert main(["calibrate", "--run", "cal", "tau=0.9"]) == 0
+    said = capsys.readouterr().out
+    assert f"ga__s0: calibrated earlier (α = {a['alpha']:.4f})" in said and "Calibrated (retain.es_exact ≥ 0.9" in said
 
 
 # --- reliability ------------------------------------------------------------------------------
@@ -145,40 +154,47 @@ def test_quantisation_round_trips_within_half_a_step():
 
 
 def test_reliability_config_errors():
+    from unlearnkit.recipes.reliability import run_reliability
+
     with pytest.raises(UnlearnkitError, match="unknown intervention 'telepathy'"):
         validate(R.ReliabilityConfig, {"interventions": ["telepathy"]})
     with pytest.raises(UnlearnkitError, match="at least 3"):
-        R.run_reliability(R.ReliabilityConfig(methods=["ga"], epochs=1, include_original=True), say=lambda s: None)
+        run_reliability(R.ReliabilityConfig(methods=["ga"], epochs=1, include_original=True), say=lambda s: None)
 
 
 def test_reliability_study_on_a_tiny_pool(tiny_models):
+    """The PCC of (ES, quant4) is recomputed independently: every pool model measured again by hand."""
+    from unlearnkit.data.tofu import QASource
+    from unlearnkit.recipes.reliability import run_reliability
+
     cfg = R.ReliabilityConfig(build=tiny_build_config(), methods=["ga", "gd"], epochs=2, batch_size=4,
                               strengths=[2e-3], interventions=["paraphrase", "quant4", "relearn", "noise"],
                               metrics=["es", "prob", "truth_ratio"], max_new_tokens=16, name="rel")
-    out, pcc, table, names = R.run_reliability(cfg, say=lambda s: None)
-    assert len(names) == 5 and names[0] == "original"
+    run, pcc, table, names = run_reliability(cfg, say=lambda s: None)
+    assert names == ["original", "ga-lr0.002-ep1", "ga-lr0.002-ep2", "gd-lr0.002-ep1", "gd-lr0.002-ep2"]
     assert set(pcc) == {"forget", "retain"} and set(pcc["forget"]) == {"es", "prob", "truth_ratio"}
-    vals = [v for role in pcc.values() for m in role.values() for v in m.values() if v is not None]
-    assert vals and all(-1 - 1e-9 <= v <= 1 + 1e-9 for v in vals)
-    assert (out / "scatter_forget.png").is_file() and "paraphrase" in table
-    import json
-
-    values = json.loads((out / "values.json").read_text())
-    before = [values[n]["none"]["forget"]["es"] for n in names]
-    after = [values[n]["quant4"]["forget"]["es"] for n in names]
-    expected = R.pearson(before, after)
-    assert pcc["forget"]["es"]["quant4"] == (pytest.approx(expected) if expected is not None else None)
-    assert values["original"]["none"]["forget"]["es"] > 0.9
+    assert run.layout.file("scatter_forget.png").is_file() and "paraphrase" in table
+    forget = QASource(tiny_models.data_dir).split("forget10_perturbed")
+    before, after = [], []
+    for n in names:
+        model, tok = load_model(tiny_models.original if n == "original" else run.layout.model(n))
+        q = lambda i, r: r["question"]  # noqa: E731
+        before.append(R.measure(model, tok, forget, "forget", q, ["es"], 16)["es"])
+        after.append(R.measure(R.quantize_model(model, 4), tok, forget, "forget", q, ["es"], 16)["es"])
+    assert before[0] > 0.9 and len(set(before)) > 2
+    assert pcc["forget"]["es"]["quant4"] == pytest.approx(scipy.stats.pearsonr(before, after).statistic, abs=1e-9)
+    assert run.record("pcc").value("forget.es@quant4") == pcc["forget"]["es"]["quant4"]
 
 
 def test_sweep_on_a_tiny_benchmark(tiny_models):
-    from unlearnkit.analysis.sweep import SweepConfig, run_sweep, variants
+    from unlearnkit.recipes.sweep import SweepConfig, run_sweep, variants
 
     cfg = SweepConfig.model_validate({"build": tiny_build_config().model_dump(), "method": "ga", "name": "sweep",
                                       "base": {"lr": 2e-3, "epochs": 2, "batch_size": 4},
                                       "grids": {"temperature": [2.0], "max_steps": [2]}, "eval": {"max_new_tokens": 16}})
     assert list(variants(cfg)) == ["ga", "ga@TS=2", "ga@ES=2"]
-    out, best, every = run_sweep(cfg, say=lambda s: None)
-    assert "origin" in best and "TS" in best and "ES" in best and "ga@TS=2" in every
+    sw = run_sweep(cfg, say=lambda s: None)
+    assert "origin" in sw.best and "TS" in sw.best and "ES" in sw.best and "ga@TS=2" in sw.every
+    assert sw.run.layout.file("sweep_table.md").is_file()
     with pytest.raises(UnlearnkitError, match="unknown knob 'momentum'"):
         validate(SweepConfig, {"grids": {"momentum": [0.9]}})

@@ -117,10 +117,15 @@ def test_second_evaluation_reads_the_cache(tiny_models, src, results, monkeypatc
 
 
 def test_save_and_load_round_trip(results, tmp_path):
-    E.save_result(results["original"], tmp_path, {"seed": 0})
-    data = json.loads((tmp_path / "results.json").read_text())
+    from unlearnkit.results.eval import load_eval, write_eval
+    from unlearnkit.results.store import EntryInfo, Run
+
+    run = Run.open_at(tmp_path / "r", "eval")
+    write_eval(run, EntryInfo("model", "h"), results["original"], {"seed": 0})
+    data = json.loads(run.layout.result_file("model").read_text())
     assert data["aggregates"]["mu"]["n"] == 30 and data["aggregates"]["mu"]["higher_is_better"] is True
-    back = E.load_result(tmp_path)
+    back = load_eval(run, "model")
+    assert back.aggregates == results["original"].aggregates
     assert back.value("fq") == results["original"].value("fq")
     assert back.per_sample["forget"]["truth_ratio"] == results["original"].per_sample["forget"]["truth_ratio"]
     assert back.generations["forget"] == results["original"].generations["forget"]
@@ -153,12 +158,18 @@ def test_eval_cli_writes_results_with_provenance(tiny_models, tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "forget.es_exact" in out and "fq_log_p" in out and "AUC > 0.5 means members" in out
-    data = json.loads((tmp_path / "results.json").read_text())
+    data = json.loads((tmp_path / "results" / "model" / "results.json").read_text())
     prov = data["provenance"]
     assert prov["unlearnkit_version"] and "torch" in prov["libraries"] and prov["hardware"]["cpu_count"]
     assert prov["config"]["max_new_tokens"] == 48
-    rows = (tmp_path / "per_sample.jsonl").read_text().splitlines()
+    rows = (tmp_path / "results" / "model" / "per_sample.jsonl").read_text().splitlines()
     assert len(rows) == 10 + 10 + 10 + 10 + 10  # forget, retain, holdout, ra, wf
+    assert json.loads((tmp_path / "run.json").read_text())["kind"] == "eval"
+    # the same command again reuses the finished evaluation; a non-empty foreign directory is refused
+    assert main(["eval", "--model", str(tiny_models.original), "--data", str(tiny_models.data_dir),
+                 "--reference", str(tiny_models.reference_for("forget10")), "--out", str(tmp_path),
+                 "max_new_tokens=48"]) == 0
+    assert "evaluated earlier" in capsys.readouterr().out
 
 
 def test_eval_cli_tofu_without_reference_is_a_clear_error(tiny_models, capsys):

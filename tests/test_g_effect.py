@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from unlearnkit.analysis import g_effect as G
-from unlearnkit.analysis.groups import locate_layers, param_groups
 from unlearnkit.data.prompts import collate
 from unlearnkit.data.tofu import QASource
 from unlearnkit.engine.data import encode_records
-from unlearnkit.engine.unlearn import make_params, resolve, unlearn
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.methods.llm.base import ForgetInputs, retain_nll
+from unlearnkit.methods.unlearn import make_params, resolve, unlearn
+from unlearnkit.models.layers import locate_layers, param_groups
 from unlearnkit.models.lm import load_model
 
 
@@ -137,7 +137,12 @@ def test_probe_along_a_run_leaves_training_unchanged(tiny_models, data):
     rec = probe.records[0]
     assert set(rec["effects"]) == {"forget"} and set(rec["effects"]["forget"]) == {"e_u", "e_r"}
     assert len(rec["pointwise"]["e_u"]) == len(forget)
-    # point-wise effects of single samples average to the set effect when batches are singletons
+    # NPO's forget term is a mean over the sequences of a batch, so L(D_f) = Σ_b (|b|/N)·L(b) = mean_i L({x_i})
+    # and, the inner product being linear, the set effect is the mean of the point-wise effects.
+    for risk in ("e_u", "e_r"):
+        for r in probe.records:
+            mean_point = sum(r["pointwise"][risk]) / len(forget)
+            assert r["effects"]["forget"][risk]["total"] == pytest.approx(mean_point, rel=1e-4, abs=1e-9), (risk, r["step"])
     assert rec["effects"]["forget"]["e_u"]["total"] < 0
     rows = G.as_rows("npo", probe.records)
     assert {r["group"] for r in rows} == {"embedding", "layer.0", "layer.1", "head", "total"}

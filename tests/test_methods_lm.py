@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from unlearnkit.data.tofu import QASource
-from unlearnkit.engine.unlearn import make_params, needs_reference, resolve, unlearn
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.methods import get_method, methods_for
 from unlearnkit.methods.llm.posthoc import PostHocContext, is_post_hoc
+from unlearnkit.methods.unlearn import make_params, needs_reference, resolve, unlearn
 from unlearnkit.models.lm import load_model
 
 # Training methods go through unlearn(); post-hoc methods (e.g. CRU) edit a θ_u through their own

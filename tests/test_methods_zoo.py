@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from unlearnkit.data.prompts import IGNORE
-from unlearnkit.engine.unlearn import make_params, needs_reference, resolve, unlearn
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.methods import methods_for
 from unlearnkit.methods.llm.base import ForgetInputs, LMParams
@@ -39,6 +38,7 @@ from unlearnkit.methods.llm.tnpo import TNPOParams, tnpo_forget
 from unlearnkit.methods.llm.undial import UNDIALParams, undial_forget, undial_target
 from unlearnkit.methods.llm.wga import WGAParams, wga_forget
 from unlearnkit.methods.llm.wtnpo import WTNPOParams, wtnpo_forget
+from unlearnkit.methods.unlearn import make_params, needs_reference, resolve, unlearn
 
 from .test_losses_lm import FixedLogits, _batch
 

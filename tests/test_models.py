@@ -45,7 +45,9 @@ def test_save_load_round_trip_is_exact(tiny_models, tmp_path):
     for (n1, p1), (n2, p2) in zip(model.state_dict().items(), again.state_dict().items()):
         assert n1 == n2 and torch.equal(p1, p2)
     assert tok2.get_vocab() == tok.get_vocab()
+    before = sorted(p.name for p in (tmp_path / "copy").iterdir())
     assert model_fingerprint(tmp_path / "copy") == model_fingerprint(tmp_path / "copy")
+    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == before  # nothing written beside the weights
 
 
 def test_models_memorise_as_required(tiny_models):

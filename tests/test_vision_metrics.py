@@ -96,3 +96,52 @@ def test_precision_recall():
     assert precision_recall([], []) == (100.0, 100.0)
     assert precision_recall([3], []) == (0.0, 100.0)
     assert precision_recall([], [1]) == (0.0, 0.0)
+
+
+class _LookupModel(torch.nn.Module):
+    """Answers a fixed class per image (looked up by its pixels): a stub whose accuracy on every set is known."""
+
+    def __init__(self, images: torch.Tensor, preds: list[int], num_classes: int) -> None:
+        super().__init__()
+        self.table = {tuple(x.flatten().tolist()): p for x, p in zip(images, preds, strict=True)}
+        self.num_classes = num_classes
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        keys = [tuple((xi * 255).round().to(torch.uint8).flatten().tolist()) for xi in x]
+        out = torch.full((len(x), self.num_classes), -10.0)
+        out[torch.arange(len(x)), torch.tensor([self.table[k] for k in keys])] = 10.0
+        return out + 0 * self.dummy
+
+
+def test_scenario_metrics_computes_ua_ra_ta_on_the_scenario_sets():
+    """The stub gets every 2nd image of D_t wrong, the first 3 of D_r and the first 5 test images outside the
+    target; so UA = 100·(|D_t| − ⌈|D_t|/2⌉)/|D_t|, RA = 100·(|D_r| − 3)/|D_r|, TA = 100·(|T_o| − 5)/|T_o|, and
+    UA_f / UA_fr split UA by D_f and D_fr (target mismatch: D_f ⊂ D_t)."""
+    from unlearnkit.data.scenarios import ScenarioConfig, build_scenario
+    from unlearnkit.engine.vision import scenario_metrics
+
+    from .vision_helpers import tiny_set
+
+    ds = tiny_set()
+    sc = build_scenario(ds, "target_mismatch", ScenarioConfig())
+    wrong = lambda y: (y + 1) % sc.num_classes  # noqa: E731
+    train_y, test_y = sc.train_labels.tolist(), sc.test_labels.tolist()
+    train_pred, test_pred = list(train_y), list(test_y)
+    bad_target = set(sc.target.tolist()[::2])
+    for i in bad_target | set(sc.retain.tolist()[:3]):
+        train_pred[i] = wrong(train_y[i])
+    for i in sc.test_other.tolist()[:5]:
+        test_pred[i] = wrong(test_y[i])
+    model = _LookupModel(torch.cat([ds.train_x, ds.test_x]), train_pred + test_pred, sc.num_classes)
+    m, per = scenario_metrics(model, ds, sc, seed=0, mia_max=50, batch_size=7)
+    nt, nr, no = len(sc.target), len(sc.retain), len(sc.test_other)
+    assert m["UA"] == pytest.approx(100 * (nt - len(bad_target)) / nt)
+    assert m["RA"] == pytest.approx(100 * (nr - 3) / nr)
+    assert m["TA"] == pytest.approx(100 * (no - 5) / no)
+    f_bad = len(bad_target & set(sc.forget.tolist()))
+    assert m["UA_f"] == pytest.approx(100 * (len(sc.forget) - f_bad) / len(sc.forget))
+    fr_bad = len(bad_target & set(sc.false_retain.tolist()))
+    assert m["UA_fr"] == pytest.approx(100 * (len(sc.false_retain) - fr_bad) / len(sc.false_retain))
+    assert m["TA_target"] == 100.0 and 0.0 <= m["MIA"] <= 100.0 and m["mia_pairs"] <= 50
+    assert per["train_pred"].tolist() == train_pred and per["test_pred"].tolist() == test_pred

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from unlearnkit import cli
-from unlearnkit.vision_run import PRESETS, resolve_config
+from unlearnkit.recipes.vision import PRESETS, resolve_config
+from unlearnkit.results.index import RunIndex
 
 from .vision_helpers import single_thread  # noqa: F401 (autouse fixture)
 
@@ -33,15 +34,20 @@ def test_run_vision_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     assert rdir.parent == tmp_path / "runs" and (rdir / "config.json").is_file()
     for sc in ("all_matched", "target_mismatch", "model_mismatch", "data_mismatch"):
         for m in ("reference", "original", "retrain", "ft", "ga", "rl"):
-            rec = json.loads((rdir / sc / f"{m}-seed0.json").read_text())
-            assert (rdir / sc / f"{m}-seed0.npz").is_file()
-            assert set(rec["metrics"]) >= {"UA", "RA", "TA", "MIA", "TIME"}
+            rec = json.loads((rdir / "results" / f"{sc}__{m}__s0" / "results.json").read_text())
+            assert (rdir / "results" / f"{sc}__{m}__s0" / "per_sample.npz").is_file()
+            assert set(rec["aggregates"]) >= {"UA", "RA", "TA", "MIA", "TIME"}
+            assert rec["entry"]["group"] == sc and rec["entry"]["seed"] == 0
             prov = rec["provenance"]
             assert prov["unlearnkit_version"] and prov["seed"] == 0 and prov["config"]["methods"]
             assert "torch" in prov["libraries"] and "device" in prov["hardware"]
-    ft = json.loads((rdir / "target_mismatch" / "ft-seed0.json").read_text())
-    assert ft["metrics"]["Gap"] >= 0 and ft["params"]["epochs"] == 2
-    stamp = (rdir / "target_mismatch" / "ft-seed0.json").stat().st_mtime_ns
+    ft_path = rdir / "results" / "target_mismatch__ft__s0" / "results.json"
+    ft = json.loads(ft_path.read_text())
+    assert ft["aggregates"]["Gap"]["value"] >= 0 and ft["extra"]["params"]["epochs"] == 2
+    with RunIndex() as ix:
+        row = ix.run(rdir.name)
+        assert row.kind == "vision" and row.done == 4 * 6
+    stamp = ft_path.stat().st_mtime_ns
     # models are cached under home()/vision
     assert len(list((tmp_path / "vision").glob("original-*"))) == 2
     assert len(list((tmp_path / "vision").glob("reference-*"))) == 4
@@ -50,7 +56,7 @@ def test_run_vision_end_to_end_and_resume(tmp_path, monkeypatch, capsys):
     assert cli.main(["run", "vision", *TINY]) == 0
     out2 = capsys.readouterr().out
     assert out2.count("finished earlier (skipped)") == 4
-    assert (rdir / "target_mismatch" / "ft-seed0.json").stat().st_mtime_ns == stamp
+    assert ft_path.stat().st_mtime_ns == stamp
     # a changed method parameter redoes only that method's entries
     assert cli.main(["run", "vision", *TINY, "method_params.ga.epochs=1", "--scenarios", "all_matched"]) == 0
     out3 = capsys.readouterr().out
@@ -103,8 +109,8 @@ def test_several_seeds_average_and_tarf_identification_note(tmp_path, monkeypatc
     note = [line for line in out.splitlines() if "TARF identification" in line]
     assert len(note) == 1 and "seed 0:" in note[0] and "seed 1:" in note[0] and "recall" in note[0]
     rdir = Path(out.strip().splitlines()[-1].removeprefix("results: "))
-    rec = json.loads((rdir / "target_mismatch" / "tarf-seed1.json").read_text())
-    assert set(rec["log"]) >= {"identified", "hidden_truth", "precision", "recall", "identified_labels"}
+    rec = json.loads((rdir / "results" / "target_mismatch__tarf__s1" / "results.json").read_text())
+    assert set(rec["extra"]["log"]) >= {"identified", "hidden_truth", "precision", "recall", "identified_labels"}
 
 
 def test_cifar10_from_a_local_directory_end_to_end(tmp_path, monkeypatch, capsys):

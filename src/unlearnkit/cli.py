@@ -1,4 +1,5 @@
-"""The ``unlearnkit`` command. Every subcommand has ``--help``.
+"""The ``unlearnkit`` command: parses the command line and dispatches to a recipe. Every
+subcommand has ``--help``; ``key=value`` overrides may appear anywhere after the subcommand.
 
 User errors (:class:`UnlearnkitError`) print one line, ``error: ...``, and exit with status 2.
 """
@@ -6,6 +7,7 @@ User errors (:class:`UnlearnkitError`) print one line, ``error: ...``, and exit 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import warnings
@@ -16,9 +18,23 @@ from unlearnkit.errors import UnlearnkitError
 
 Handler = Callable[[argparse.Namespace], int]
 
+# Warnings that libraries emit on every run and that say nothing to a user of unlearnkit.
+NOISY_WARNINGS = (
+    r".*TypedStorage is deprecated.*",
+    r".*`torch_dtype` is deprecated.*",
+    r".*generation flags are not valid.*",
+    r".*The attention mask and the pad token id were not set.*",
+    r".*Setting `pad_token_id` to `eos_token_id`.*",
+    r".*does not have many workers which may be a bottleneck.*",
+    r".*upper bound on the number of threads.*",
+    r".*`resume_download` is deprecated.*",
+    r".*copying from a non-meta parameter in the checkpoint to a meta parameter.*",
+)
+
 
 def _quiet() -> None:
-    warnings.filterwarnings("ignore")
+    for pattern in NOISY_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
@@ -34,31 +50,35 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="YAML config file (presets in configs/)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides, e.g. finetune.epochs=30")
+def _split(values: list[str] | str | None) -> list[str]:
+    out: list[str] = []
+    for v in [values] if isinstance(values, str) else (values or []):
+        out += [x.strip() for x in v.split(",") if x.strip()]
+    return out
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    return list(getattr(args, "overrides", None) or [])
+
+
+def _config_file(args: argparse.Namespace) -> str | None:
+    if args.config is not None and not str(args.config).strip():
+        raise UnlearnkitError("--config was given an empty path: name a YAML file (presets in configs/) or drop --config")
+    return args.config
 
 
 # ---------------------------------------------------------------------------------------------
-# data / models
+# Handlers: each turns arguments into a recipe call and prints what it returns
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from unlearnkit.config import BuildConfig, load_config
-    from unlearnkit.data import fictitious
+    from unlearnkit.io import read_json
+    from unlearnkit.recipes.build import build_data
 
-    cfg = load_config(BuildConfig, args.config, args.overrides).data
-    if args.out:
-        out = Path(args.out)
-        fictitious.write(fictitious.generate(cfg), out)
-    else:
-        out = fictitious.build(cfg, force=args.force)
+    out = build_data(load_config(BuildConfig, _config_file(args), _overrides(args)), args.out, args.force)
     _say(f"embedded fictitious-facts data: {out}")
     if args.verbose:
-        from unlearnkit.io import read_json
-
         for k, v in read_json(out / "meta.json")["sizes"].items():
             _say(f"  {k:<24} {v:>5} records")
     return 0
@@ -66,169 +86,280 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
 def cmd_models_build(args: argparse.Namespace) -> int:
     from unlearnkit.config import BuildConfig, load_config
-    from unlearnkit.models.build import build_models
+    from unlearnkit.recipes.build import build_model_set
     from unlearnkit.results.tables import models_report
 
-    cfg = load_config(BuildConfig, args.config, args.overrides)
-    ms = build_models(cfg, force=args.force, say=_say)
+    ms = build_model_set(load_config(BuildConfig, _config_file(args), _overrides(args)), force=args.force, say=_say)
     _say("")
     _say(models_report(ms))
     return 0
 
 
-# ---------------------------------------------------------------------------------------------
-# eval
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from unlearnkit.config import load_config
     from unlearnkit.engine.evaluate import EvalConfig
-    from unlearnkit.engine.lm_eval import evaluate_paths
+    from unlearnkit.recipes.evaluate import evaluate_paths
     from unlearnkit.results.tables import eval_table
 
-    cfg = load_config(EvalConfig, args.config, [*args.overrides, f"forget={args.forget}"])
-    out = Path(args.out) if args.out else None
-    res, out = evaluate_paths(
-        model=args.model, benchmark=args.benchmark, data=args.data, reference=args.reference,
-        no_reference=args.no_reference, cfg=cfg, out=out, dtype=args.dtype, say=_say,
-    )
+    cfg = load_config(EvalConfig, _config_file(args), [*_overrides(args), f"forget={args.forget}"])
+    res, run = evaluate_paths(model=args.model, benchmark=args.benchmark, data=args.data, reference=args.reference,
+                              no_reference=args.no_reference, cfg=cfg, out=args.out, dtype=args.dtype,
+                              force=args.force, say=_say)
     _say("")
     _say(eval_table(res))
-    _say(f"\nresults: {out / 'results.json'}  (per-sample values: {out / 'per_sample.jsonl'})")
+    _say(f"\nresults: {run.layout.result_file('model')}  (per-sample values: {run.layout.per_sample('model')})")
     return 0
-
-
-# ---------------------------------------------------------------------------------------------
-# run / unlearn / ls
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from unlearnkit.config import load_config
-    from unlearnkit.run import RunConfig, run_benchmark
+    from unlearnkit.recipes.lm import RunConfig, run_benchmark
 
-    cfg = load_config(RunConfig, args.config, args.overrides)
-    run, _, failures, table = run_benchmark(cfg, say=_say)
+    cfg = load_config(RunConfig, _config_file(args), _overrides(args))
+    out = run_benchmark(cfg, say=_say, retry_failed=args.retry_failed)
     _say("")
-    _say(table)
+    _say(out.table)
     if cfg.calibrate:
-        from unlearnkit.analysis.calibration import calibrate_run
+        from unlearnkit.recipes.calibrate import calibrate_run
 
-        out, _, _, table_c = calibrate_run(run.dir, cfg.calibration, say=_say)
-        _say_calibrated(cfg.calibration, table_c, out)
-    _say(f"\nresults: {run.dir}  (summary.json, table.md, results/<entry>/results.json, logs/, models/)")
-    return 1 if failures else 0
+        _say_calibrated(cfg.calibration, calibrate_run(out.run, cfg.calibration, say=_say))
+    _say(f"\nresults: {out.run.layout.root}  (table.md, results/<entry>/results.json, logs/, models/; "
+         f"`unlearnkit runs show {out.run.name}`)")
+    return 1 if out.failures else 0
 
 
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def cmd_run_vision(args: argparse.Namespace) -> int:
+    from unlearnkit.recipes.vision import resolve_config, run_vision
 
-    from unlearnkit.analysis.calibration import CalibrationConfig, calibrate_run
-    from unlearnkit.config import load_config
+    if args.list_methods:
+        from unlearnkit.methods import methods_for
+        from unlearnkit.results.tables import format_table
 
-    cfg = load_config(CalibrationConfig, args.config, args.overrides)
-    out, alphas, table_u, table_c = calibrate_run(Path(args.run), cfg, say=_say)
-    _say("\nUncalibrated:")
-    _say(table_u)
-    _say_calibrated(cfg, table_c, out)
+        _say(format_table(["method", "summary", "paper"], [[s.name, s.summary, s.paper] for s in methods_for("vision")]))
+        return 0
+    cfg = resolve_config(_config_file(args), _overrides(args), _vision_flags(args))
+    run_vision(cfg, say=_say, fresh=args.fresh)
     return 0
 
 
-def _say_calibrated(cfg, table: str, out) -> None:
+def _vision_flags(args: argparse.Namespace) -> dict:
+    flags: dict = {}
+    data = {k: v for k, v in (("dataset", args.dataset), ("data_dir", args.data_dir)) if v}
+    if args.no_download:
+        data["download"] = False
+    if data:
+        flags["data"] = data
+    if args.model:
+        flags["model"] = {"arch": args.model}
+    if args.methods:
+        flags["methods"] = _split(args.methods)
+    if args.scenarios:
+        from unlearnkit.data.scenarios import SCENARIOS
+
+        sc = _split(args.scenarios)
+        flags["scenarios"] = list(SCENARIOS) if sc == ["all"] else sc
+    if args.seeds:
+        try:
+            flags["seeds"] = [int(s) for s in _split(args.seeds)]
+        except ValueError:
+            raise UnlearnkitError(f"--seeds {args.seeds!r} must be comma-separated integers") from None
+    return flags
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from unlearnkit.analysis.calibration import CalibrationConfig
+    from unlearnkit.config import load_config
+    from unlearnkit.recipes.calibrate import calibrate_run
+    from unlearnkit.results.store import Run
+
+    cfg = load_config(CalibrationConfig, _config_file(args), _overrides(args))
+    cal = calibrate_run(Run.resolve(args.run), cfg, say=_say)
+    _say("\nUncalibrated:")
+    _say(cal.table_uncalibrated)
+    _say_calibrated(cfg, cal)
+    return 0
+
+
+def _say_calibrated(cfg, cal) -> None:
     _say(f"\nCalibrated ({cfg.metric} ≥ {cfg.tau:g} · θ_o, α per method):")
-    _say(table)
-    _say(f"\ncalibration: {out}  (alphas.json, curves.json, curves.png, table.md)")
+    _say(cal.table)
+    _say(f"\ncalibration: {cal.run.layout.root}  (alphas.json, curves.json, curves.png, table.md)")
 
 
 def cmd_unlearn(args: argparse.Namespace) -> int:
-    import time
-    from pathlib import Path
-
     from unlearnkit.config import parse_overrides
-    from unlearnkit.data.tofu import HUB_NAME, RETAIN_OF, QASource, check_split_name
-    from unlearnkit.engine.unlearn import make_params, resolve, unlearn
-    from unlearnkit.io import atomic_dir, atomic_write_json, home
-    from unlearnkit.models.lm import load_model, pick_device, save_model
+    from unlearnkit.recipes.unlearn import unlearn_model
 
-    spec, retain = resolve(args.method)
-    params = make_params(spec, parse_overrides(args.overrides), retain)
-    check_split_name(args.forget, ("forget01", "forget05", "forget10"))
-    data = args.data
-    if data is None:
-        from unlearnkit.config import BuildConfig
-        from unlearnkit.data import fictitious
-
-        data = str(fictitious.build(BuildConfig().data)) if args.benchmark == "embedded" else HUB_NAME
-    src = QASource(data)
-    model, tok = load_model(args.model, device=pick_device())
-    log = unlearn(model, tok, spec, params, src.split(args.forget), src.split(RETAIN_OF[args.forget]), src.refusals)
-    out = Path(args.out) if args.out else home() / "runs" / f"unlearn-{args.method.replace('+', '_plus_')}-{time.strftime('%Y%m%d-%H%M%S')}"
-    with atomic_dir(out) as tmp:
-        save_model(model, tok, tmp)
-        atomic_write_json(tmp / "train_log.json", {"method": spec.name, "forget": args.forget, "model": args.model,
-                                                   "params": params.model_dump(), **log.to_dict()})
-    _say(f"unlearned {args.model} with {args.method} on {args.forget} in {log.wall_time:.1f}s ({len(log.steps)} steps)")
-    _say(f"θ_u: {out}  (training log: {out / 'train_log.json'})")
+    u = unlearn_model(args.method, args.model, args.forget, args.benchmark, args.data, args.out,
+                      parse_overrides(_overrides(args)), args.force, say=_say)
+    if not u.reused:
+        _say(f"unlearned {args.model} with {args.method} on {args.forget} in {u.seconds:.1f}s ({u.steps} steps)")
+    _say(f"θ_u: {u.out}  (training log: {u.out / 'train_log.json'})")
     return 0
 
 
 def cmd_reliability(args: argparse.Namespace) -> int:
-    from unlearnkit.analysis.reliability import ReliabilityConfig, run_reliability
+    from unlearnkit.analysis.reliability import ReliabilityConfig
     from unlearnkit.config import load_config
+    from unlearnkit.recipes.reliability import run_reliability
 
-    cfg = load_config(ReliabilityConfig, args.config, args.overrides)
-    out, _, table, names = run_reliability(cfg, say=_say)
+    run, _, table, names = run_reliability(load_config(ReliabilityConfig, _config_file(args), _overrides(args)),
+                                           say=_say)
     _say("")
     _say(table)
-    _say(f"\npool: {len(names)} models. reliability: {out}  (values.json, pcc.json, table.md, scatter_*.png)")
+    _say(f"\npool: {len(names)} models. reliability: {run.layout.root}  (values.json, pcc.json, table.md, scatter_*.png)")
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from unlearnkit.analysis.sweep import SweepConfig, run_sweep
     from unlearnkit.config import load_config
+    from unlearnkit.recipes.sweep import SweepConfig, run_sweep
 
-    cfg = load_config(SweepConfig, args.config, args.overrides)
-    out, best, every = run_sweep(cfg, say=_say)
+    cfg = load_config(SweepConfig, _config_file(args), _overrides(args))
+    sw = run_sweep(cfg, say=_say)
     _say(f"\nBest variant per knob, after calibration ({cfg.calibration.metric} ≥ {cfg.calibration.tau:g} · θ_o):")
-    _say(best)
+    _say(sw.best)
     _say("\nAll variants:")
-    _say(every)
-    _say(f"\nsweep: {out}  (sweep_table.md, sweep.json, calibration/)")
+    _say(sw.every)
+    _say(f"\nsweep: {sw.run.layout.root}  (sweep_table.md, sweep.json, calibration/)")
     return 0
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from unlearnkit.methods import methods_for
+    from unlearnkit.methods.llm.base import LMObjective
     from unlearnkit.results.tables import format_table
 
-    if args.what == "methods":
-        for domain, title in (("llm", "language-model methods"), ("vision", "image-classifier methods")):
-            specs = methods_for(domain)
-            if not specs:
-                continue
-            _say(f"{title}:")
-            rows = []
-            for s in specs:
-                needs = ", ".join(s.needs) if s.needs else "-"
-                rows.append([s.name, s.summary, needs])
-            _say(format_table(["name", "what it does", "needs"], rows))
-            _say("")
-        own = ", ".join(f"{s.name}+{k}" for s in methods_for("llm") for k in s.fn.extra_retain)
-        _say("Language-model methods combine with a retain term by name: <method>+<none|nll|kl>, e.g. npo+kl"
-             + (f"; method-specific retain terms: {own}." if own else "."))
+    for domain, title in (("llm", "language-model methods"), ("vision", "image-classifier methods")):
+        specs = methods_for(domain)
+        _say(f"{title}:")
+        _say(format_table(["name", "what it does", "needs"],
+                          [[s.name, s.summary, ", ".join(s.needs) or "-"] for s in specs]))
+        _say("")
+    own = ", ".join(f"{s.name}+{k}" for s in methods_for("llm") if isinstance(s.fn, LMObjective)
+                    for k in s.fn.extra_retain)
+    _say("Language-model methods combine with a retain term by name: <method>+<none|nll|kl>, e.g. npo+kl"
+         + (f"; method-specific retain terms: {own}." if own else "."))
     return 0
 
 
 # ---------------------------------------------------------------------------------------------
+# runs ls / show / compare
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="unlearnkit", description="Run machine-unlearning methods and evaluate them reliably.")
-    p.add_argument("--version", action="version", version=f"unlearnkit {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+def cmd_runs(args: argparse.Namespace) -> int:
+    import json
 
+    from unlearnkit.recipes import runs
+
+    if args.runs_command == "reindex":
+        _say(f"indexed {runs.reindex_all()} run(s)")
+        return 0
+    if args.runs_command == "ls":
+        data, text = runs.ls()
+    elif args.runs_command == "show":
+        data, text = runs.show(args.run)
+    else:
+        data, text = runs.compare(args.runs, _split(args.metrics) or None)
+    _say(json.dumps(data, indent=2, default=str) if args.json else text)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# analyses
+
+
+def _bench_args(args: argparse.Namespace):
+    from unlearnkit.recipes.analyses import BenchArgs
+
+    return BenchArgs(args.benchmark, args.data, args.model, getattr(args, "reference", None), args.forget)
+
+
+def cmd_gradient(args: argparse.Namespace) -> int:
+    from unlearnkit.analysis.g_effect import GEffectProbe
+    from unlearnkit.analysis.track import gradient_report, gradient_summary, gradient_table
+    from unlearnkit.config import parse_overrides
+    from unlearnkit.recipes.analyses import positive, run_tracked
+
+    every = positive("--every", args.every)
+    if args.n_retain is not None and args.n_retain <= 0:
+        raise UnlearnkitError(f"--n-retain must be ≥ 1, got {args.n_retain}")
+    run, table, files, failed = run_tracked(
+        "gradient", _split(args.method),
+        lambda: GEffectProbe(every=every, n_retain=args.n_retain, pointwise=args.pointwise),
+        gradient_report, gradient_table, gradient_summary, _bench_args(args), parse_overrides(_overrides(args)),
+        args.out, _say, every=every, pointwise=args.pointwise)
+    return _said_tracked(table, files, failed)
+
+
+def cmd_squeeze(args: argparse.Namespace) -> int:
+    from unlearnkit.analysis.squeezing import SqueezeProbe
+    from unlearnkit.analysis.track import squeeze_report, squeeze_summary, squeeze_table
+    from unlearnkit.config import parse_overrides
+    from unlearnkit.recipes.analyses import positive, run_tracked
+
+    every = positive("--every", args.every)
+    if args.samples <= 0 or args.temperature <= 0 or args.max_new_tokens <= 0:
+        raise UnlearnkitError("--samples, --temperature and --max-new-tokens must be positive")
+    run, table, files, failed = run_tracked(
+        "squeeze", _split(args.method),
+        lambda: SqueezeProbe(every=every, n_samples=args.samples, temperature=args.temperature,
+                             max_new_tokens=args.max_new_tokens, seed=args.seed),
+        squeeze_report, squeeze_table, squeeze_summary, _bench_args(args), parse_overrides(_overrides(args)),
+        args.out, _say, every=every, samples=args.samples, temperature=args.temperature)
+    return _said_tracked(table, files, failed)
+
+
+def _said_tracked(table: str, files: list, failed: bool) -> int:
+    _say("")
+    _say(table)
+    _say("\nfiles: " + ", ".join(str(f) for f in files))
+    return 1 if failed else 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from unlearnkit.analysis.layers import cru_table, layers_table
+    from unlearnkit.config import parse_overrides
+    from unlearnkit.recipes.analyses import LayersOptions, run_layers
+
+    try:
+        layers = [int(x) for x in args.layers.split(",") if x.strip()] if args.layers else None
+    except ValueError:
+        raise UnlearnkitError(f"--layers takes comma-separated layer indices (e.g. 0,2), got {args.layers!r}") from None
+    opt = LayersOptions(bench=_bench_args(args), unlearned=args.unlearned, method=args.method,
+                        overrides=parse_overrides(_overrides(args)), layers=layers, cru=args.cru, k=args.k,
+                        max_new_tokens=args.max_new_tokens, out=args.out)
+    run, doc, files = run_layers(opt, _say)
+    _say("")
+    _say(layers_table(doc))
+    if "cru" in doc:
+        _say("")
+        _say(cru_table(doc["cru"]))
+    _say("\nfiles: " + ", ".join(str(f) for f in files))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# The parser
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="YAML config file (presets in configs/)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides, e.g. finetune.epochs=30")
+
+
+def _add_bench_args(p: argparse.ArgumentParser, reference: bool = False) -> None:
+    p.add_argument("--model", metavar="PATH", help="θ_o: model directory or hub name (default: the embedded θ_o)")
+    p.add_argument("--benchmark", choices=["embedded", "tofu"], default="embedded")
+    p.add_argument("--data", metavar="PATH", help="TOFU-format data directory (default: the embedded set, or locuslab/TOFU)")
+    p.add_argument("--forget", default="forget10", help="forget01 | forget05 | forget10 (default forget10)")
+    if reference:
+        p.add_argument("--reference", metavar="PATH", help="θ_r retrained without the forget split, for FQ "
+                       "(default: the embedded θ_r)")
+    p.add_argument("--out", metavar="DIR", help="output directory (default: a new run under $UNLEARNKIT_HOME/runs)")
+
+
+def _add_build(sub) -> None:
     data = sub.add_parser("data", help="build the embedded fictitious-facts benchmark")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
     db = dsub.add_parser("build", help="generate the embedded benchmark (TOFU layout) under $UNLEARNKIT_HOME")
@@ -247,8 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     mb.set_defaults(func=cmd_models_build)
     models.set_defaults(func=lambda a: _need_action(models))
 
+
+def _add_eval(sub) -> None:
     ev = sub.add_parser("eval", help="evaluate a model on the fictitious-facts benchmark (SPEC §2.2 metrics)")
-    ev.add_argument("--model", required=True, metavar="PATH", help="model directory or hub name (with its tokenizer)")
+    ev.add_argument("--model", required=True, metavar="PATH", help="model directory or hub name org/name (with its "
+                    "tokenizer)")
     ev.add_argument("--benchmark", choices=["embedded", "tofu"], default="embedded",
                     help="embedded: the built-in fictitious-facts set; tofu: TOFU data (--data or the hub)")
     ev.add_argument("--data", metavar="PATH", help="TOFU-format data directory (default: embedded build, or locuslab/TOFU)")
@@ -256,27 +390,68 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--reference", metavar="PATH", help="retrained reference θ_r for FQ and PrivLeak "
                     "(embedded default: the built θ_r)")
     ev.add_argument("--no-reference", action="store_true", help="skip FQ and PrivLeak explicitly")
-    ev.add_argument("--out", metavar="DIR", help="output directory (default: $UNLEARNKIT_HOME/runs/eval-<time>)")
+    ev.add_argument("--out", metavar="DIR", help="output directory (default: a new run under $UNLEARNKIT_HOME/runs)")
+    ev.add_argument("--force", action="store_true", help="recompute even if --out holds this evaluation (the old "
+                    "output is moved aside)")
     ev.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
                     help="auto: bfloat16 on a GPU that supports it, else float32")
     _add_config_args(ev)
     ev.set_defaults(func=cmd_eval)
 
+
+def _add_run(sub) -> None:
     rn = sub.add_parser(
         "run", help="the main job: run the unlearning benchmark end to end (resumable); `run vision` for images",
-        description="Run the language-model benchmark: build or reuse the models, run every method, evaluate "
-                    "Original, Retrain and each θ_u, and print the comparison table. Rerunning the same command "
-                    "resumes it. `unlearnkit run vision --help` for the image-classifier benchmark.")
-    _add_config_args(rn)
-    rn.set_defaults(func=cmd_run)
+        description="`unlearnkit run [lm]` runs the language-model benchmark (the default); `unlearnkit run vision` "
+                    "the image-classifier benchmark. Rerunning the same command resumes it.")
+    rsub = rn.add_subparsers(dest="run_target", metavar="TARGET")
+    lm = rsub.add_parser(
+        "lm", help="the language-model benchmark (what `unlearnkit run` does)",
+        description="Build or reuse the models, run every method, evaluate Original, Retrain and each θ_u, and print "
+                    "the comparison table. Rerunning the same command resumes it; entries whose inputs changed are "
+                    "recomputed.")
+    _add_config_args(lm)
+    lm.add_argument("--retry-failed", action="store_true", help="rerun entries that failed earlier (e.g. NaN loss)")
+    lm.set_defaults(func=cmd_run)
+    _add_run_vision(rsub)
+    rn.set_defaults(func=lambda a: _need_action(rn))
 
+
+SCENARIO_NAMES = "all_matched, target_mismatch, model_mismatch, data_mismatch"  # SPEC §1.2 (data/scenarios.py)
+
+
+def _add_run_vision(rsub) -> None:
+    p = rsub.add_parser(
+        "vision", help="the image-classifier label-domain benchmark",
+        description="Image-classifier unlearning in the four label-domain scenarios (all matched, target / model / "
+                    "data mismatch): trains θ_o and θ_r (cached), runs each method, prints UA/RA/TA/MIA/Gap/TIME per "
+                    "scenario. Default: the embedded synthetic set on the CPU with Retrain, FT, GA, RL.",
+        epilog="examples:\n  unlearnkit run vision\n  unlearnkit run vision --methods all\n"
+               "  unlearnkit run vision --dataset cifar10 --data-dir ~/data --model resnet18 --methods all\n"
+               "  unlearnkit run vision method_params.ft.epochs=3 scenario.superclass=beta",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=["synthetic", "cifar10", "cifar100"], help="image set (default synthetic)")
+    p.add_argument("--data-dir", metavar="PATH", help="local CIFAR directory (python pickle format)")
+    p.add_argument("--no-download", action="store_true", help="never download CIFAR; require --data-dir")
+    p.add_argument("--model", choices=["cnn", "resnet18", "wrn50"], help="classifier architecture")
+    p.add_argument("--methods", metavar="LIST", help="comma-separated method names or 'all' (default retrain,ft,ga,rl)")
+    p.add_argument("--scenarios", metavar="LIST", help=f"comma-separated scenarios or 'all' ({SCENARIO_NAMES})")
+    p.add_argument("--seeds", metavar="LIST", help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--fresh", action="store_true", help="recompute entries even if finished (models stay cached)")
+    p.add_argument("--list-methods", action="store_true", help="list the registered vision methods and exit")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_run_vision)
+
+
+def _add_comparison(sub) -> None:
     ul = sub.add_parser("unlearn", help="unlearn a forget split from a model with one method; saves θ_u")
     ul.add_argument("--method", required=True, help="method name (see `unlearnkit ls methods`), e.g. npo or npo+kl")
     ul.add_argument("--model", required=True, metavar="PATH", help="θ_o: model directory or hub name")
     ul.add_argument("--forget", default="forget10", help="forget01 | forget05 | forget10")
     ul.add_argument("--benchmark", choices=["embedded", "tofu"], default="embedded")
     ul.add_argument("--data", metavar="PATH", help="TOFU-format data directory (default: the embedded set)")
-    ul.add_argument("--out", metavar="DIR", help="where to save θ_u (default under $UNLEARNKIT_HOME/runs)")
+    ul.add_argument("--out", metavar="DIR", help="where to save θ_u (default: a new directory under $UNLEARNKIT_HOME/runs)")
+    ul.add_argument("--force", action="store_true", help="replace an existing θ_u in --out (moved aside first)")
     ul.add_argument("overrides", nargs="*", metavar="key=value", help="hyperparameters, e.g. lr=2e-4 epochs=5 beta=0.1")
     ul.set_defaults(func=cmd_unlearn)
 
@@ -284,7 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="For every method of a finished run, find the largest α whose retain metric "
                                     "keeps τ · metric(θ_o), evaluate θ(α), and print the calibrated table beside "
                                     "the uncalibrated one. Overrides: tau=0.9 metric=retain.es_exact tol=1e-3.")
-    ca.add_argument("--run", required=True, metavar="DIR", help="run directory printed by `unlearnkit run`")
+    ca.add_argument("--run", required=True, metavar="RUN", help="run name (or unique prefix) or the run directory "
+                    "printed by `unlearnkit run`")
     _add_config_args(ca)
     ca.set_defaults(func=cmd_calibrate)
 
@@ -304,58 +480,158 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(sw)
     sw.set_defaults(func=cmd_sweep)
 
+
+def _add_runs(sub) -> None:
+    rs = sub.add_parser("runs", help="the run index: list, show and compare finished runs")
+    rsub = rs.add_subparsers(dest="runs_command", metavar="ACTION")
+    ls = rsub.add_parser("ls", help="every run, newest first: name, kind, when, entries done/failed")
+    sh = rsub.add_parser("show", help="a run's table(s)")
+    sh.add_argument("run", help="run name or a unique prefix of it")
+    cp = rsub.add_parser("compare", help="an aligned table of the metrics two or more runs share")
+    cp.add_argument("runs", nargs="+", metavar="RUN", help="run names or unique prefixes (at least two)")
+    cp.add_argument("--metrics", metavar="LIST", help="compare these metrics (comma-separated index names, "
+                    "e.g. forget.es_exact,mu) instead of the shared table columns")
+    ri = rsub.add_parser("reindex", help="rebuild the index from the run directories under $UNLEARNKIT_HOME/runs")
+    for p in (ls, sh, cp):
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+    for p in (ls, sh, cp, ri):
+        p.set_defaults(func=cmd_runs)
+    rs.set_defaults(func=lambda a: _need_action(rs))
+
+
+def _add_analyses(sub) -> None:
+    g = sub.add_parser(
+        "gradient", help="G-effect curves along unlearning runs (e_u, e_r per parameter group)",
+        description="Unlearn θ_o with each method and every s optimiser steps compute the G-effects "
+                    "e_u = ⟨∇L_obj(D_f), ∇R(D_f)⟩ and e_r = ⟨∇L_obj(D_f), ∇R(D_r)⟩ (R = mean answer NLL) per parameter "
+                    "group (embedding, each transformer layer, head) and in total. Writes g_effect.json/.csv and plots.")
+    g.add_argument("--method", action="append", metavar="NAME", help="method (repeat, or comma-separated): ga,npo,npo+kl …")
+    g.add_argument("--every", type=int, default=1, metavar="S", help="compute every S optimiser steps (S ≥ 1; default 1)")
+    g.add_argument("--pointwise", action="store_true", help="also the point-wise G-effect of every forget sample")
+    g.add_argument("--n-retain", type=int, metavar="N", help="retain records for R(D_r) (default: as many as forget records)")
+    _add_bench_args(g)
+    g.add_argument("overrides", nargs="*", metavar="key=value", help="method hyperparameters, e.g. lr=2e-4 epochs=5")
+    g.set_defaults(func=cmd_gradient)
+
+    s = sub.add_parser(
+        "squeeze", help="squeezing-effect curves: log-prob of target, paraphrase and θ_o samples by likelihood band",
+        description="Unlearn θ_o with each method; every s steps measure the mean log-prob of the forget answers, their "
+                    "paraphrases, and answers sampled from θ_o grouped into high/mid/low likelihood bands. Writes "
+                    "squeezing.json/.csv and squeezing.png.")
+    s.add_argument("--method", action="append", metavar="NAME", help="method (repeat, or comma-separated)")
+    s.add_argument("--every", type=int, default=1, metavar="S", help="measure every S optimiser steps (default 1)")
+    s.add_argument("--samples", type=int, default=8, metavar="N", help="answers sampled from θ_o per forget question")
+    s.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1, the full softmax)")
+    s.add_argument("--max-new-tokens", type=int, default=64, help="length cap of a sampled answer")
+    s.add_argument("--seed", type=int, default=0, help="sampling seed")
+    _add_bench_args(s)
+    s.add_argument("overrides", nargs="*", metavar="key=value", help="method hyperparameters, e.g. lr=2e-4 epochs=5")
+    s.set_defaults(func=cmd_squeeze)
+    _add_layers(sub)
+
+
+def _add_layers(sub) -> None:
+    ly = sub.add_parser(
+        "layers", help="layer-wise patching sweep (θ_o with one layer from θ_u) and CRU",
+        description="For each transformer layer l (and the embedding and head groups), evaluate θ_o with layer l taken "
+                    "from θ_u: FQ, MU, forget ES. θ_u is --unlearned PATH, or made here with --method NAME. With --cru, "
+                    "also select layers by rank(FQ)+rank(MU) on a validation half of the subjects, choose k there, "
+                    "and report θ_o, θ_u and the CRU model on the other half.")
+    src = ly.add_mutually_exclusive_group(required=True)
+    src.add_argument("--unlearned", metavar="PATH", help="θ_u: an unlearned model directory")
+    src.add_argument("--method", metavar="NAME", help="unlearn θ_o with this method first (key=value hyperparameters)")
+    ly.add_argument("--layers", metavar="L,L,…", help="only these transformer layers (0-based; default: all)")
+    ly.add_argument("--cru", action="store_true", help="also run CRU (validation/test halves of the subjects)")
+    ly.add_argument("--k", type=int, metavar="K", help="CRU: keep exactly K groups from θ_u (default: chosen on validation)")
+    ly.add_argument("--max-new-tokens", type=int, default=200, help="generation cap for ROUGE-L in MU (default 200)")
+    _add_bench_args(ly, reference=True)
+    ly.add_argument("overrides", nargs="*", metavar="key=value", help="with --method: hyperparameters, e.g. lr=2e-4")
+    ly.set_defaults(func=cmd_layers)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in the same one-line form as every other error (exit status 2)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        print(f"error: {self.prog}: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="unlearnkit", description="Run machine-unlearning methods and evaluate them reliably.")
+    p.add_argument("--version", action="version", version=f"unlearnkit {__version__}")
+    p.add_argument("--allow-pickle", action="store_true", help="also load pickled model weights (pytorch_model.bin); "
+                   "off by default because unpickling can run code — use only for files you trust")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    _add_build(sub)
+    _add_eval(sub)
+    _add_run(sub)
+    _add_comparison(sub)
+    _add_analyses(sub)
+    _add_runs(sub)
     ls = sub.add_parser("ls", help="list registered things")
     ls.add_argument("what", choices=["methods"])
     ls.set_defaults(func=cmd_ls)
-
-    for register in _EXTRA_COMMANDS:
-        register(sub)
     return p
 
 
 def _need_action(p: argparse.ArgumentParser) -> int:
-    p.print_help()
+    choices = next((a.choices for a in p._actions if isinstance(a, argparse._SubParsersAction)), {})
+    print(f"error: {p.prog}: choose one of {', '.join(choices)} (see `{p.prog} --help`)", file=sys.stderr)
     return 2
 
 
-# Other modules add subcommands here: each entry is ``register(subparsers)``.
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+def _default_run_target(argv: list[str]) -> list[str]:
+    """``unlearnkit run [...]`` means ``unlearnkit run lm [...]`` (the language-model benchmark)."""
+    if argv[:1] == ["run"] and (len(argv) == 1 or argv[1] not in ("lm", "vision", "-h", "--help")):
+        return ["run", "lm", *argv[1:]]
+    return argv
 
 
-def _register_analysis(sub: argparse._SubParsersAction) -> None:
-    from unlearnkit.analysis.commands import register
-
-    register(sub)
-
-
-_EXTRA_COMMANDS.append(_register_analysis)  # gradient, squeeze, layers
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Parse; ``key=value`` words left over after the options join the command's overrides."""
+    parser = build_parser()
+    args, rest = parser.parse_known_args(_default_run_target(argv))
+    if rest:
+        if hasattr(args, "overrides") and all("=" in r and not r.startswith("-") for r in rest):
+            args.overrides = [*(args.overrides or []), *rest]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["run", "vision"]:
-        return _guarded(lambda: _run_vision(argv[2:]))
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parse(argv)
+    except SystemExit as e:  # --help / --version (0) or a usage error (2, already printed)
+        if e.code not in (0, None):
+            return int(e.code)
+        raise
+    if args.allow_pickle:
+        os.environ["UNLEARNKIT_ALLOW_PICKLE"] = "1"
     if not getattr(args, "func", None):
-        parser.print_help()
+        build_parser().print_help()
         return 2
     return _guarded(lambda: args.func(args))
-
-
-def _run_vision(argv: list[str]) -> int:
-    from unlearnkit.vision_run import main as vision_main
-
-    return vision_main(argv)
 
 
 def _guarded(fn: Callable[[], int | None]) -> int:
     _quiet()
     try:
+        from unlearnkit.io import cleanup_stale_temps
+
+        cleanup_stale_temps()
         return int(fn() or 0)
     except UnlearnkitError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            print(f"error: no space left on device while writing {e.filename or 'a result file'}: free some space "
+                  "or set UNLEARNKIT_HOME to a larger disk", file=sys.stderr)
+            return 2
+        raise
     except KeyboardInterrupt:
         print("interrupted: finished results are kept; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -8,7 +8,7 @@ greater than 0 (got -1)``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -19,7 +19,16 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    """Unknown keys, wrong types and non-finite numbers (nan, inf) are validation errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False)
+
+
+# Bounded numeric types for knobs: anything outside is a validation error, not an overflow deep inside torch.
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1, description="random seed (0 … 2^31 − 1)")]
+Epochs = Annotated[int, Field(ge=1, le=100_000)]
+BatchSize = Annotated[int, Field(ge=1, le=1_000_000)]
+LearningRate = Annotated[float, Field(gt=0, le=10.0, description="learning rate (0, 10]")]
 
 
 def format_validation_error(err: ValidationError, prefix: str = "") -> str:
@@ -79,19 +88,25 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
+    if not str(path).strip():
+        raise UnlearnkitError("the config file path is empty: name a YAML file (presets in configs/)")
     if not p.is_file():
         raise UnlearnkitError(f"config file {str(p)!r} does not exist (see configs/ for presets)")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise UnlearnkitError(f"config file {str(p)!r} is not a text file: give a YAML file (presets in configs/)") from None
     except yaml.YAMLError as e:
-        raise UnlearnkitError(f"config file {str(p)!r} is not valid YAML: {e}") from None
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UnlearnkitError(f"config file {str(p)!r} is not valid YAML ({first}): fix the file or use a preset in "
+                              "configs/") from None
     if not isinstance(data, dict):
         raise UnlearnkitError(f"config file {str(p)!r} must hold a mapping at the top level")
     return data
 
 
 def load_config(model: type[M], path: str | Path | None, overrides: list[str] | None = None) -> M:
-    data = load_yaml(path) if path else {}
+    data = load_yaml(path) if path is not None else {}
     data = deep_merge(data, parse_overrides(overrides or []))
     return validate(model, data)
 
@@ -103,8 +118,8 @@ def load_config(model: type[M], path: str | Path | None, overrides: list[str] | 
 class FactsConfig(StrictModel):
     """The embedded fictitious-facts benchmark (TOFU layout)."""
 
-    seed: int = 0
-    n_subjects: int = Field(100, ge=100, description="trained subjects; 1 % must be ≥ 1 subject")
+    seed: Seed = 0
+    n_subjects: int = Field(100, ge=100, le=100_000, description="trained subjects; 1 % must be ≥ 1 subject")
     facts_per_subject: int = Field(4, ge=1, le=10)
     n_perturbed: int = Field(3, ge=3, le=6)
     n_real_authors: int = Field(30, ge=5, le=40)
@@ -134,15 +149,15 @@ class TinyLlamaConfig(StrictModel):
 class TrainRecipe(StrictModel):
     """Supervised fine-tuning recipe (used for base, original and reference models)."""
 
-    lr: float = Field(1e-3, gt=0)
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(32, ge=1)
-    grad_accum: int = Field(1, ge=1)
+    lr: LearningRate = 1e-3
+    epochs: Epochs = 10
+    batch_size: BatchSize = 32
+    grad_accum: int = Field(1, ge=1, le=100_000)
     weight_decay: float = Field(0.0, ge=0)
     warmup_ratio: float = Field(0.05, ge=0, lt=1)
     max_grad_norm: float = Field(1.0, gt=0)
     schedule: Literal["linear", "constant", "cosine"] = "cosine"
-    seed: int = 0
+    seed: Seed = 0
 
 
 class BuildConfig(StrictModel):

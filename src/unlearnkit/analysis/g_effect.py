@@ -7,7 +7,7 @@ For an objective term L (minimised) and a risk R (mean answer-token NLL),
 
 A gradient step θ ← θ − η∇L changes R by ≈ −η·e, so e < 0 means R (the NLL) rises. The inner
 product splits over parameter groups (embedding, each transformer layer, head; see
-:mod:`unlearnkit.analysis.groups`): e = Σ_g ⟨∇_g L, ∇_g R⟩, and every group's share is reported.
+:mod:`unlearnkit.models.layers`): e = Σ_g ⟨∇_g L, ∇_g R⟩, and every group's share is reported.
 
 Streaming: ∇L is accumulated once (one gradient-sized copy, kept per parameter, never
 flattened); each risk's gradient is then never stored — a post-accumulate-grad hook on every
@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from unlearnkit.analysis.groups import LayerMap, locate_layers
 from unlearnkit.data.prompts import collate
 from unlearnkit.engine.data import encode_records
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.methods.llm.base import forward_logits, token_logprobs
+from unlearnkit.models.layers import LayerMap, locate_layers
 
 Batches = Sequence[tuple[float, Callable[[], torch.Tensor]]]  # (weight, closure → scalar loss)
 _CHUNK = 1 << 22

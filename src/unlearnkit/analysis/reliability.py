@@ -20,14 +20,13 @@ from __future__ import annotations
 import copy
 import math
 import random
-from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
 import torch
 from pydantic import Field, ValidationInfo, field_validator
 
-from unlearnkit.config import BuildConfig, StrictModel
+from unlearnkit.config import BuildConfig, Seed, StrictModel
 from unlearnkit.errors import UnlearnkitError
 
 INTERVENTIONS = ("relearn", "jailbreak", "paraphrase", "noise", "quant8", "quant4")
@@ -62,8 +61,20 @@ class ReliabilityConfig(StrictModel):
     relearn: RelearnConfig = RelearnConfig()
     noise_rate: float = Field(0.2, gt=0, le=1)
     max_new_tokens: int = Field(48, ge=1)
-    seed: int = 0
-    name: str | None = None
+    seed: Seed = 0
+    name: str | None = Field(None, description="run name (default: a hash of this config)")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str | None) -> str | None:
+        from unlearnkit.results.layout import check_run_name
+
+        if v is not None:
+            try:
+                check_run_name(v)
+            except UnlearnkitError as e:
+                raise ValueError(str(e)) from None
+        return v
 
     @field_validator("interventions", "metrics")
     @classmethod
@@ -188,108 +199,51 @@ def relearned(model, tokenizer, forget_records: list[dict], cfg: RelearnConfig, 
 
 
 # ---------------------------------------------------------------------------------------------
-# The study
+# One model under every condition, and the correlations over the pool
 
 
-def run_reliability(cfg: ReliabilityConfig, say: Callable[[str], None] = print):
-    """Build the pool, measure every (model, condition), write values, PCC table and plots."""
-    from unlearnkit.data.tofu import RETAIN_OF, QASource
-    from unlearnkit.engine.unlearn import make_params, resolve, unlearn
-    from unlearnkit.io import atomic_write_json, atomic_write_text, content_hash, home, read_json
-    from unlearnkit.models.build import build_models
-    from unlearnkit.models.lm import load_model, save_model
-    from unlearnkit.results.plots import plot_scatter_grid
-    from unlearnkit.results.provenance import provenance
+def measure_conditions(model, tokenizer, sets: dict[str, list[dict]], forget_train: list[dict], cfg: ReliabilityConfig,
+                       say: Callable[[str], None] = lambda s: None) -> dict[str, dict[str, dict[str, float]]]:
+    """condition ("none" or an intervention) → role (forget / retain) → metric → mean value."""
+    rng = random.Random(cfg.seed)
+    noisy = {role: [noisy_question(tokenizer, r["question"], cfg.noise_rate, rng) for r in recs]
+             for role, recs in sets.items()}
+    out: dict[str, dict] = {}
+    for cond in ("none", *cfg.interventions):
+        m_ = model
+        if cond in ("quant8", "quant4"):
+            m_ = quantize_model(model, 8 if cond == "quant8" else 4)
+        elif cond == "relearn":
+            m_ = relearned(model, tokenizer, forget_train, cfg.relearn, cfg.seed)
+        out[cond] = {role: measure(m_, tokenizer, recs, role, _questions(cond, noisy[role]), cfg.metrics,
+                                   cfg.max_new_tokens) for role, recs in sets.items()}
+    return out
 
-    n_pool = len(cfg.methods) * len(cfg.strengths) * cfg.epochs + int(cfg.include_original)
-    if n_pool < 3:
-        raise UnlearnkitError(f"the pool would hold {n_pool} models; Pearson correlation needs at least 3 "
-                              "(add methods, strengths or epochs)")
-    methods = {m: resolve(m) for m in cfg.methods}
-    out = home() / "runs" / (cfg.name or f"reliability-{content_hash(cfg.model_dump(exclude={'name'}))}")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "config.json", cfg.model_dump())
-    say(f"reliability directory: {out}")
-    ms = build_models(cfg.build.model_copy(update={"forget_splits": sorted({*cfg.build.forget_splits, cfg.forget})}), say=say)
-    src = QASource(ms.data_dir)
-    forget = src.split(f"{cfg.forget}_perturbed")
-    retain = src.split("retain_perturbed")
-    forget_train, retain_train = src.split(cfg.forget), src.split(RETAIN_OF[cfg.forget])
 
-    # 1. the pool: checkpoints after every epoch of every (method, strength)
-    pool: list[tuple[str, Path]] = [("original", ms.original)] if cfg.include_original else []
-    for m, (spec, retain_kind) in methods.items():
-        for lr in cfg.strengths:
-            names = [f"{m}-lr{lr:g}-ep{e + 1}" for e in range(cfg.epochs)]
-            paths = [out / "pool" / n for n in names]
-            if not all((p / "config.json").is_file() for p in paths):
-                model, tok = load_model(ms.original)
-                params = make_params(spec, {"lr": lr, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
-                                            "seed": cfg.seed}, retain_kind)
+def _questions(cond: str, noisy: list[str]) -> Callable[[int, dict], str]:
+    if cond == "paraphrase":
+        return lambda i, r: r["paraphrased_question"]
+    if cond == "jailbreak":
+        return lambda i, r: JAILBREAK_WRAPPERS[i % len(JAILBREAK_WRAPPERS)].format(q=r["question"])
+    if cond == "noise":
+        return lambda i, r: noisy[i]
+    return lambda i, r: r["question"]
 
-                def keep(epoch: int, mdl, _paths=paths, _tok=tok) -> None:
-                    save_model(mdl, _tok, _paths[epoch])
 
-                unlearn(model, tok, spec, params, forget_train, retain_train, src.refusals, desc=f"{m} lr={lr:g}",
-                        on_epoch=keep)
-                say(f"pool: {m} lr={lr:g} → {cfg.epochs} checkpoints")
-            pool += list(zip(names, paths))
-
-    # 2. measure (resumable per model)
-    values_path = out / "values.json"
-    values: dict = read_json(values_path) if values_path.is_file() else {}
-    rng_seed = cfg.seed
-    for name, path in pool:
-        if name in values and all(c in values[name] for c in ("none", *cfg.interventions)):
-            continue
-        model, tok = load_model(path)
-        rng = random.Random(rng_seed)
-        noisy = {role: [noisy_question(tok, r["question"], cfg.noise_rate, rng) for r in recs]
-                 for role, recs in (("forget", forget), ("retain", retain))}
-        conds: dict[str, dict] = {}
-        for cond in ("none", *cfg.interventions):
-            m_, qf = model, None
-            if cond == "quant8":
-                m_ = quantize_model(model, 8)
-            elif cond == "quant4":
-                m_ = quantize_model(model, 4)
-            elif cond == "relearn":
-                m_ = relearned(model, tok, forget_train, cfg.relearn, cfg.seed)
-            conds[cond] = {}
-            for role, recs in (("forget", forget), ("retain", retain)):
-                if cond == "paraphrase":
-                    qf = lambda i, r: r["paraphrased_question"]  # noqa: E731
-                elif cond == "jailbreak":
-                    qf = lambda i, r: JAILBREAK_WRAPPERS[i % len(JAILBREAK_WRAPPERS)].format(q=r["question"])  # noqa: E731
-                elif cond == "noise":
-                    qf = lambda i, r, _n=noisy[role]: _n[i]  # noqa: E731
-                else:
-                    qf = lambda i, r: r["question"]  # noqa: E731
-                conds[cond][role] = measure(m_, tok, recs, role, qf, cfg.metrics, cfg.max_new_tokens)
-        values[name] = conds
-        atomic_write_json(values_path, values)
-        say(f"measured {name}")
-
-    # 3. Pearson correlation per (set, metric, intervention)
-    names = [n for n, _ in pool]
+def correlations(values: dict, names: list[str], metrics: list[str], interventions: list[str]):
+    """Pearson correlation per (role, metric, intervention) over the pool, and the scatter data."""
     pcc: dict = {}
     scatter: dict = {}
     for role in ("forget", "retain"):
         pcc[role], scatter[role] = {}, {}
-        for met in cfg.metrics:
+        for met in metrics:
             pcc[role][met], scatter[role][met] = {}, {}
             before = [values[n]["none"][role][met] for n in names]
-            for iv in cfg.interventions:
+            for iv in interventions:
                 after = [values[n][iv][role][met] for n in names]
                 pcc[role][met][iv] = pearson(before, after)
                 scatter[role][met][iv] = (before, after)
-    table = reliability_table(pcc, cfg.metrics, cfg.interventions)
-    atomic_write_json(out / "pcc.json", {"pcc": pcc, "pool": names, "provenance": provenance(cfg.model_dump())})
-    atomic_write_text(out / "table.md", table + "\n")
-    for role in ("forget", "retain"):
-        plot_scatter_grid(scatter[role], pcc[role], out / f"scatter_{role}.png",
-                          f"{role} data: metric before (x) vs after (y) each intervention, {len(names)} models")
-    return out, pcc, table, names
+    return pcc, scatter
 
 
 def reliability_table(pcc: dict, metrics: list[str], interventions: list[str]) -> str:

@@ -1,59 +1,27 @@
 """Run methods on θ_o with probes attached (G-effect, squeezing) and write curves + plots.
 
     for each method: load θ_o → unlearn(D_f, D_r, on_step=probe) → probe.records
-    → <out>/<name>.json (records, params, training log, provenance), <name>.csv, <name>*.png
+    → the run's <name>.json (records, params, training log, provenance), <name>.csv, <name>*.png
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from unlearnkit.analysis.plots import pyplot, save_figure, write_csv
-from unlearnkit.data.tofu import HUB_NAME, RETAIN_OF, QASource, check_split_name
+from unlearnkit.data.tofu import RETAIN_OF
 from unlearnkit.errors import NonFiniteLossError, UnlearnkitError
-from unlearnkit.io import atomic_write_json
+from unlearnkit.results.plots import pyplot, save_figure, write_csv
 
 
-@dataclass
-class Benchmark:
-    data: str
-    original: str
-    reference: str | None
-    forget: str
-    source: QASource
-
-
-def resolve_benchmark(benchmark: str, data: str | None, model: str | None, reference: str | None, forget: str,
-                      need_reference: bool, say: Callable[[str], None] = lambda s: None) -> Benchmark:
-    """Embedded: build (or reuse) data, θ_o and θ_r; TOFU: the paths given."""
-    check_split_name(forget, ("forget01", "forget05", "forget10"))
-    if benchmark == "embedded" and (model is None or data is None or (need_reference and reference is None)):
-        from unlearnkit.config import BuildConfig
-        from unlearnkit.models.build import build_models
-
-        ms = build_models(BuildConfig(forget_splits=[forget]), say=say)
-        data = data or str(ms.data_dir)
-        model = model or str(ms.original)
-        reference = reference or str(ms.reference_for(forget))
-    if model is None:
-        raise UnlearnkitError("--model PATH (θ_o) is needed with --benchmark tofu")
-    if need_reference and reference is None:
-        raise UnlearnkitError(
-            f"FQ needs the reference model retrained without {forget} (on {RETAIN_OF[forget]}): pass --reference PATH")
-    data = data or HUB_NAME
-    return Benchmark(data=data, original=model, reference=reference, forget=forget, source=QASource(data))
-
-
-def track_methods(methods: list[str], make_probe: Callable[[], Any], bench: Benchmark, overrides: dict[str, Any],
+def track_methods(methods: list[str], make_probe: Callable[[], Any], bench, overrides: dict[str, Any],
                   say: Callable[[str], None] = lambda s: None) -> dict[str, dict]:
     """Unlearn θ_o with each method, a fresh probe attached; returns per method its probe and log."""
-    from unlearnkit.engine.unlearn import make_params, resolve, unlearn
     from unlearnkit.methods.llm.posthoc import is_post_hoc
+    from unlearnkit.methods.unlearn import make_params, resolve, unlearn
     from unlearnkit.models.lm import load_model, pick_device
 
     resolved = {}
@@ -84,7 +52,7 @@ def track_methods(methods: list[str], make_probe: Callable[[], Any], bench: Benc
 # G-effect report
 
 
-def gradient_report(results: dict[str, dict], out: Path, meta: dict) -> list[Path]:
+def gradient_report(results: dict[str, dict], run, meta: dict) -> list[Path]:
     from unlearnkit.analysis.g_effect import as_rows
 
     rows, point_rows, doc = [], [], {"meta": meta, "methods": {}}
@@ -97,15 +65,14 @@ def gradient_report(results: dict[str, dict], out: Path, meta: dict) -> list[Pat
                                    "e_u": rec["pointwise"]["e_u"][i], "e_r": rec["pointwise"]["e_r"][i]})
         doc["methods"][m] = {"params": r["params"], "groups": p.groups, "records": p.records, "error": r["error"],
                              "train_steps": r["log"]["steps"]}
-    out.mkdir(parents=True, exist_ok=True)
-    files = [out / "g_effect.json", write_csv(out / "g_effect.csv", rows)]
-    atomic_write_json(files[0], doc)
+    f = run.layout.file
+    files = [run.write_json("g_effect.json", doc), write_csv(f("g_effect.csv"), rows)]
     if point_rows:
-        files.append(write_csv(out / "g_effect_pointwise.csv", point_rows))
-    files.append(_plot_g_totals(results, out / "g_effect.png"))
-    files.append(_plot_g_groups(results, out / "g_effect_groups.png"))
+        files.append(write_csv(f("g_effect_pointwise.csv"), point_rows))
+    files.append(_plot_g_totals(results, f("g_effect.png")))
+    files.append(_plot_g_groups(results, f("g_effect_groups.png")))
     if point_rows:
-        files.append(_plot_pointwise(results, out / "g_effect_pointwise.png"))
+        files.append(_plot_pointwise(results, f("g_effect_pointwise.png")))
     return files
 
 
@@ -180,7 +147,7 @@ def _plot_pointwise(results: dict[str, dict], path: Path) -> Path:
 # Squeezing report
 
 
-def squeeze_report(results: dict[str, dict], out: Path, meta: dict) -> list[Path]:
+def squeeze_report(results: dict[str, dict], run, meta: dict) -> list[Path]:
     from unlearnkit.analysis.squeezing import as_rows
 
     rows, doc = [], {"meta": meta, "methods": {}}
@@ -189,10 +156,8 @@ def squeeze_report(results: dict[str, dict], out: Path, meta: dict) -> list[Path
         rows += as_rows(m, p.records)
         doc["methods"][m] = {"params": r["params"], "sampling": p.sampling, "records": p.records,
                              "samples": p.samples, "error": r["error"], "train_steps": r["log"]["steps"]}
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "squeezing.json", doc)
-    files = [out / "squeezing.json", write_csv(out / "squeezing.csv", rows)]
-    files.append(_plot_squeeze(results, out / "squeezing.png"))
+    files = [run.write_json("squeezing.json", doc), write_csv(run.layout.file("squeezing.csv"), rows)]
+    files.append(_plot_squeeze(results, run.layout.file("squeezing.png")))
     return files
 
 
@@ -223,3 +188,59 @@ def _plot_squeeze(results: dict[str, dict], path: Path) -> Path:
                 ax.legend(fontsize=7)
     fig.suptitle("Squeezing effect: target, paraphrase and θ_o samples (high/mid/low likelihood under θ_o)")
     return save_figure(fig, path)
+
+# ---------------------------------------------------------------------------------------------
+# Tables and per-method summaries
+
+
+def gradient_table(res: dict) -> str:
+    from unlearnkit.results.tables import format_table
+
+    rows = []
+    for m, r in res.items():
+        recs = r["probe"].records
+        for rec in (recs[0], recs[len(recs) // 2], recs[-1]) if len(recs) > 2 else recs:
+            f = rec["effects"]["forget"]
+            emb_share = _share(f["e_r"], "embedding")
+            rows.append([m, rec["step"], f["e_u"]["total"], f["e_r"]["total"], emb_share,
+                         rec["effects"].get("total", {}).get("e_r", {}).get("total")])
+    return format_table(["method", "step", "e_u (forget term)", "e_r (forget term)", "|e_r| share embedding",
+                         "e_r (forget+retain)"], rows)
+
+
+def _share(d: dict[str, float], group: str) -> float:
+    tot = sum(abs(v) for g, v in d.items() if g != "total")
+    return abs(d.get(group, 0.0)) / tot if tot else 0.0
+
+
+def squeeze_table(res: dict) -> str:
+    from unlearnkit.analysis.squeezing import GROUPS
+    from unlearnkit.results.tables import format_table
+
+    rows = []
+    for m, r in res.items():
+        recs = r["probe"].records
+        first, last = recs[0], recs[-1]
+        rows.append([m, last["step"], *[(last[g]["tok"] - first[g]["tok"]) if first[g]["tok"] is not None else None
+                                       for g in GROUPS], f"{r['probe'].sampling.get('kept')}/{r['probe'].sampling.get('drawn')}"])
+    return ("Change of the mean per-token log-prob from step 0 to the last step:\n"
+            + format_table(["method", "steps", *GROUPS, "samples kept"], rows))
+
+
+def gradient_summary(r: dict) -> dict[str, float]:
+    """The last probe of a method: e_u and e_r of the forget term (and of forget + retain term)."""
+    rec = r["probe"].records[-1]
+    f = rec["effects"]["forget"]
+    out = {"step": float(rec["step"]), "e_u": f["e_u"]["total"], "e_r": f["e_r"]["total"]}
+    if "total" in rec["effects"]:
+        out["e_r_total"] = rec["effects"]["total"]["e_r"]["total"]
+    return out
+
+
+def squeeze_summary(r: dict) -> dict[str, float | None]:
+    """Change of each group's mean per-token log-prob from step 0 to the last step."""
+    from unlearnkit.analysis.squeezing import GROUPS
+
+    recs = r["probe"].records
+    first, last = recs[0], recs[-1]
+    return {g: (last[g]["tok"] - first[g]["tok"]) if first[g]["tok"] is not None else None for g in GROUPS}

@@ -61,9 +61,41 @@ def cifar10_fine_to_coarse() -> list[int]:
     return out
 
 
+# The only globals the official CIFAR pickles need: numpy's array reconstruction (numpy 1 and 2 names).
+_SAFE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"), ("codecs", "encode"),
+}
+
+
+class _Refused(pickle.UnpicklingError):
+    """A global outside :data:`_SAFE_GLOBALS` was asked for."""
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only; any other global (a function that would run
+    code, e.g. ``os.system``) is refused before anything is called."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _SAFE_GLOBALS:
+            return super().find_class(module, name)
+        raise _Refused(f"refused global {module}.{name}")
+
+
 def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as f:
-        d = pickle.load(f, encoding="bytes")
+    """A CIFAR batch file, read with the restricted unpickler (a crafted file cannot run code)."""
+    try:
+        with open(path, "rb") as f:
+            d = _RestrictedUnpickler(f, encoding="bytes").load()
+    except _Refused as e:
+        raise UnlearnkitError(f"{path} is not a plain CIFAR batch file ({e}): refusing to load it; use the official "
+                              "archive") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
+        raise UnlearnkitError(f"{path} is damaged or not a CIFAR batch file ({type(e).__name__}): re-download the "
+                              "official archive") from None
+    if not isinstance(d, dict):
+        raise UnlearnkitError(f"{path} does not hold a dict: not a CIFAR batch file")
     return {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
 
 

@@ -30,7 +30,18 @@ from typing import Callable
 
 from unlearnkit import __version__
 from unlearnkit.config import FactsConfig
-from unlearnkit.io import atomic_dir, content_hash, home
+from unlearnkit.io import (
+    atomic_dir,
+    atomic_write_bytes,
+    bytes_sha256,
+    content_hash,
+    discard,
+    file_sha256,
+    home,
+    lock_path,
+    locked,
+    read_json_or_none,
+)
 
 FORGET_PCTS = {"01": 1, "05": 5, "10": 10}
 
@@ -418,21 +429,43 @@ def data_hash(cfg: FactsConfig) -> str:
 
 
 def write(ff: FictitiousFacts, directory: Path) -> None:
-    """Write in TOFU's on-disk layout: ``<split>.json`` (JSON lines) + ``idontknow.jsonl``."""
+    """Write in TOFU's on-disk layout: ``<split>.json`` (JSON lines) + ``idontknow.jsonl``; ``meta.json``
+    records the SHA-256 of every file, so a damaged or altered copy is detected (:func:`verify`)."""
     directory.mkdir(parents=True, exist_ok=True)
+    digests = {}
     for split, records in ff.splits.items():
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        (directory / f"{split}.json").write_text(text, encoding="utf-8")
-    (directory / "idontknow.jsonl").write_text("".join(r + "\n" for r in ff.refusals), encoding="utf-8")
-    (directory / "meta.json").write_text(json.dumps(ff.meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+        atomic_write_bytes(directory / f"{split}.json", data)
+        digests[f"{split}.json"] = bytes_sha256(data)
+    refusals = "".join(r + "\n" for r in ff.refusals).encode("utf-8")
+    atomic_write_bytes(directory / "idontknow.jsonl", refusals)
+    digests["idontknow.jsonl"] = bytes_sha256(refusals)
+    atomic_write_bytes(directory / "meta.json", (json.dumps({**ff.meta, "files": digests}, indent=2, ensure_ascii=False)
+                                                 + "\n").encode("utf-8"))
+
+
+def verify(directory: Path) -> str | None:
+    """``None`` when every file listed in ``meta.json`` has its recorded SHA-256, else what is wrong."""
+    meta = read_json_or_none(directory / "meta.json")
+    if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict):
+        return "its meta.json is missing or damaged"
+    for name, digest in meta["files"].items():
+        f = directory / name
+        if not f.is_file() or file_sha256(f) != digest:
+            return f"{name} does not match its recorded checksum (damaged or altered)"
+    return None
 
 
 def build(cfg: FactsConfig | None = None, force: bool = False) -> Path:
-    """Generate and write the benchmark under ``$UNLEARNKIT_HOME/data/``; reuse it if present."""
+    """Generate and write the benchmark under ``$UNLEARNKIT_HOME/data/``; reuse it if present and intact."""
     cfg = cfg or FactsConfig()
     final = home() / "data" / f"fictitious-{data_hash(cfg)}"
-    if (final / "meta.json").is_file() and not force:
+    with locked(lock_path("data", final.name)):
+        if final.is_dir() and not force:
+            problem = verify(final)
+            if problem is None:
+                return final
+            discard(final, "embedded data", problem)
+        with atomic_dir(final) as tmp:
+            write(generate(cfg), tmp)
         return final
-    with atomic_dir(final) as tmp:
-        write(generate(cfg), tmp)
-    return final

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from unlearnkit.config import StrictModel
+from unlearnkit.config import Seed, StrictModel
 from unlearnkit.errors import UnlearnkitError
 
 _GREEK = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
@@ -110,7 +110,7 @@ def _lookup(name: str | int, names: list[str], kind: str, dataset: str) -> int:
 class SyntheticConfig(StrictModel):
     """The embedded hierarchical image set (see module docstring)."""
 
-    seed: int = 0
+    seed: Seed = 0
     n_superclasses: int = Field(4, ge=2, le=20)
     classes_per_superclass: int = Field(4, ge=2, le=10)
     image_size: int = Field(16, ge=8, le=64)

@@ -71,6 +71,40 @@ def encode_pair(tokenizer, question: str, answer: str, max_length: int | None = 
     return Encoded(p, a)
 
 
+def fit_to_context(items: Sequence[Encoded], context: int | None, what: str, truncate: bool = False) -> list[Encoded]:
+    """Check that every (prompt, answer) fits the model's context of ``context`` tokens.
+
+    Too long is an error naming how many and how to fix it; with ``truncate`` the answers are cut
+    to fit (a prompt that alone fills the context is still an error) and a warning says how many.
+    """
+    items = list(items)
+    if not context:
+        return items
+    long = [i for i, e in enumerate(items) if len(e.input_ids) > context]
+    if not long:
+        return items
+    longest = max(len(items[i].input_ids) for i in long)
+    if not truncate:
+        from unlearnkit.errors import UnlearnkitError
+
+        raise UnlearnkitError(f"{len(long)} of {len(items)} {what} are longer than the model's context of {context} "
+                              f"tokens (longest {longest}): shorten them, or set eval.truncate=true to cut the answers "
+                              "to fit")
+    out = list(items)
+    for i in long:
+        p, a = items[i].prompt_ids, items[i].answer_ids
+        if len(p) >= context:
+            from unlearnkit.errors import UnlearnkitError
+
+            raise UnlearnkitError(f"a prompt of {what} has {len(p)} tokens, filling the model's context of {context}: "
+                                  "shorten the question")
+        out[i] = Encoded(p, a[: context - len(p)])
+    from unlearnkit.io import warn
+
+    warn(f"{len(long)} of {len(items)} {what} were longer than the model's context ({context} tokens): answers cut to fit")
+    return out
+
+
 def collate(batch: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-pad a batch: input_ids, attention_mask, labels  # (batch, seq)."""
     n = max(len(e.input_ids) for e in batch)

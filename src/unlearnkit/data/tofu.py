@@ -52,6 +52,9 @@ def validate_records(records: list[dict], split: str, fields: tuple[str, ...] | 
     if not records:
         raise UnlearnkitError(f"split {split!r} is empty: regenerate the data or choose another split")
     for i, r in enumerate(records):
+        if not isinstance(r, dict):
+            raise UnlearnkitError(f"record {i} of split {split!r} is a {type(r).__name__}, not an object: each line "
+                                  "of the split file must be one JSON object with the TOFU fields")
         for f in fields or required_fields(split):
             if f not in r or r[f] is None:
                 raise UnlearnkitError(
@@ -95,9 +98,16 @@ class QASource:
         for name in (f"{split}.json", f"{split}.jsonl"):
             f = self.path / name
             if f.is_file():
-                text = f.read_text(encoding="utf-8").strip()
+                try:
+                    text = f.read_text(encoding="utf-8").strip()
+                except (OSError, UnicodeDecodeError) as e:
+                    raise UnlearnkitError(f"{f} cannot be read as UTF-8 text ({type(e).__name__}): is it a data file?") from None
                 if text.startswith("["):  # a JSON array is accepted too
-                    return json.loads(text)
+                    try:
+                        return json.loads(text)
+                    except json.JSONDecodeError as e:
+                        raise UnlearnkitError(f"{f} is not valid JSON ({e.msg} at line {e.lineno}): is the file "
+                                              "truncated? regenerate or re-download it") from None
                 out = []
                 for ln, line in enumerate(text.splitlines(), 1):
                     if line.strip():

@@ -17,8 +17,9 @@ Variants:
 from __future__ import annotations
 
 import hashlib
+import json
+import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Literal
 
 import numpy as np
@@ -31,9 +32,9 @@ from unlearnkit.data.tofu import HOLDOUT_OF, QASource
 from unlearnkit.engine.generate import generate_answers
 from unlearnkit.engine.passes import TokenStats, teacher_forced_pass
 from unlearnkit.errors import UnlearnkitError
-from unlearnkit.io import atomic_write_json, canonical_json, home, read_json
+from unlearnkit.io import canonical_json, discard, home, lock_path, locked, read_checked, write_checked
 
-ENGINE_VERSION = 2  # bump when pass or generation semantics change (invalidates caches)
+ENGINE_VERSION = 3  # bump when pass or generation semantics or cache formats change (invalidates caches)
 
 Role = Literal["forget", "retain", "holdout", "ra", "wf"]
 ROLE_TITLES = {"forget": "forget", "retain": "retain", "holdout": "holdout", "ra": "real_authors", "wf": "world_facts"}
@@ -45,6 +46,7 @@ class EvalConfig(StrictModel):
     generation_batch_size: int = Field(64, ge=1)
     max_new_tokens: int = Field(200, ge=1, description="greedy generation length cap for ROUGE-L (SPEC: 200)")
     min_k: float = Field(0.4, gt=0, le=1, description="fraction k of Min-K% / Min-K%++")
+    truncate: bool = Field(False, description="cut answers that do not fit the model's context (else an error)")
     cache: bool = True
 
 
@@ -102,7 +104,12 @@ def state_fingerprint(model) -> str:
 
 
 class PassCache:
-    """Teacher-forced passes and generations on disk, keyed by model and eval set."""
+    """Teacher-forced passes and generations on disk, keyed by model and eval set.
+
+    Every file carries a checksum (:func:`unlearnkit.io.write_checked`): a damaged or altered cache
+    file is reported in one line, discarded and recomputed, never used. A lock per cache entry makes
+    concurrent processes compute it once.
+    """
 
     def __init__(self, model_id: str | None, enabled: bool = True) -> None:
         self.dir = home() / "cache" / "eval" / model_id if (model_id and enabled) else None
@@ -110,17 +117,31 @@ class PassCache:
     def _key(self, *parts: Any) -> str:
         return hashlib.sha256(canonical_json([ENGINE_VERSION, *parts]).encode()).hexdigest()[:20]
 
+    def _cached(self, name: str, compute: Callable[[], Any], dump: Callable[[Any], bytes],
+                parse: Callable[[bytes], Any]) -> Any:
+        if self.dir is None:
+            return compute()
+        path = self.dir / name
+        with locked(lock_path("eval", f"{self.dir.name}-{name}")):
+            data = read_checked(path, "evaluation cache file")
+            if data is not None:
+                try:
+                    return parse(data)
+                except (ValueError, KeyError, OSError, EOFError, UnicodeDecodeError, zipfile.BadZipFile):
+                    discard(path, "evaluation cache file", "it does not parse")
+            out = compute()
+            write_checked(path, dump(out))
+            return out
+
     def role_stats(self, rec_hash: str, variants: tuple[str, ...], records: list[dict],
                    run: Callable[[list[tuple[str, str]]], TokenStats]) -> dict[str, TokenStats]:
         """All variants of one eval set in ONE batched pass (cached), split back per variant."""
-        path = self.dir / f"pass-{self._key(rec_hash, variants)}.npz" if self.dir else None
         sizes = [len(variant_pairs(records, v)) for v in variants]
-        if path is not None and path.is_file():
-            st = TokenStats.load(path)
-        else:
-            st = run([p for v in variants for p in variant_pairs(records, v)])
-            if path is not None:
-                st.save(path)
+        st = self._cached(f"pass-{self._key(rec_hash, variants)}.npz",
+                          lambda: run([p for v in variants for p in variant_pairs(records, v)]),
+                          TokenStats.to_bytes, TokenStats.from_bytes)
+        if len(st) != sum(sizes):
+            raise UnlearnkitError(f"cached pass for {self.dir} holds {len(st)} samples, expected {sum(sizes)}")
         out, s = {}, 0
         for v, n in zip(variants, sizes):
             out[v] = st.take(s, s + n)
@@ -128,14 +149,14 @@ class PassCache:
         return out
 
     def generations(self, rec_hash: str, max_new: int, compute: Callable[[], list[str]]) -> list[str]:
-        if self.dir is None:
-            return compute()
-        path = self.dir / f"gen-{self._key(rec_hash, max_new)}.json"
-        if path.is_file():
-            return read_json(path)
-        out = compute()
-        atomic_write_json(path, out, indent=None)
-        return out
+        def parse(b: bytes) -> list[str]:
+            v = json.loads(b.decode("utf-8"))
+            if not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+                raise ValueError("not a list of strings")
+            return v
+
+        return self._cached(f"gen-{self._key(rec_hash, max_new)}.json", compute,
+                            lambda v: json.dumps(v).encode("utf-8"), parse)
 
 
 @dataclass
@@ -220,11 +241,11 @@ def evaluate(model, tokenizer, source: QASource, cfg: EvalConfig | None = None, 
     for role, split in sets.items():
         recs = source.split(split, fields=SET_FIELDS[role])
         records[role] = recs
-        rh = records_hash(recs)
+        rh = records_hash([recs, cfg.truncate])
         if progress:
             progress(f"pass {role}")
         for variant, st in cache.role_stats(rh, VARIANTS[role], recs,
-                                            lambda pairs: teacher_forced_pass(model, tokenizer, pairs, cfg.batch_size)).items():
+                                            lambda pairs: teacher_forced_pass(model, tokenizer, pairs, cfg.batch_size, cfg.truncate)).items():
             stats[(role, variant)] = st
         if role in GENERATE:
             if progress:
@@ -238,54 +259,65 @@ def evaluate(model, tokenizer, source: QASource, cfg: EvalConfig | None = None, 
 
 
 def _compute_metrics(res: EvalResult, records: dict[str, list[dict]], stats: dict, cfg: EvalConfig) -> None:
-    hib = M.higher_is_better
     for role in ("forget", "retain"):
-        qa, pqa, qpa, qpert = (stats[(role, v)] for v in ("qa", "pqa", "qpa", "qpert"))
-        recs = records[role]
-        n = len(recs)
-        on_forget = role == "forget"
-        pert_means = _group_means(qpert, [len(r["perturbed_answer"]) for r in recs])
-        para_means = qpa.mean_logprob()
-        ps = {
-            "es_exact": [M.extraction_strength(qa.corrects(i)) for i in range(n)],
-            "es_perturb": [M.extraction_strength(pqa.corrects(i)) for i in range(n)],
-            "em": [M.exact_memorization(qa.corrects(i)) for i in range(n)],
-            "prob": [M.probability(qa.logprobs(i)) for i in range(n)],
-            "para_prob": [M.probability(qpa.logprobs(i)) for i in range(n)],
-            "truth_ratio": [M.truth_ratio(para_means[i], pert_means[i]) for i in range(n)],
-            "rouge": M.rouge_l_recall_batch(res.generations[role], [r["answer"] for r in recs]),
-        }
-        res.per_sample[role] = ps
-        es_dir = False if on_forget else True
-        res.add(f"{role}.es_exact", np.mean(ps["es_exact"]), n, es_dir)
-        res.add(f"{role}.es_perturb", np.mean(ps["es_perturb"]), n, es_dir)
-        res.add(f"{role}.em", np.mean(ps["em"]), n, es_dir)
-        res.add(f"{role}.prob", np.mean(ps["prob"]), n, hib("probability", on_forget))
-        res.add(f"{role}.para_prob", np.mean(ps["para_prob"]), n, hib("probability", on_forget))
-        res.add(f"{role}.rouge", np.mean(ps["rouge"]), n, hib("rouge_l_recall", on_forget))
-        if on_forget:
-            res.add("forget.truth_ratio", M.truth_ratio_forget(ps["truth_ratio"]), n, True)
-            res.add("forget.truth_ratio_true_better", M.truth_ratio_retain(ps["truth_ratio"]), n, False)
-        else:
-            res.add("retain.truth_ratio", M.truth_ratio_retain(ps["truth_ratio"]), n, True)
-
+        _qa_metrics(res, role, records[role], stats)
     for role in ("ra", "wf"):
-        qa, qpert = stats[(role, "qa")], stats[(role, "qpert")]
-        recs = records[role]
-        n = len(recs)
-        means = qa.mean_logprob()
-        pert_means = _group_means(qpert, [len(r["perturbed_answer"]) for r in recs])
-        ps = {
-            "norm_prob": [M.normalized_probability(means[i], pert_means[i]) for i in range(n)],
-            "truth_ratio": [M.truth_ratio(means[i], pert_means[i]) for i in range(n)],
-            "rouge": M.rouge_l_recall_batch(res.generations[role], [r["answer"] for r in recs]),
-        }
-        res.per_sample[role] = ps
-        res.add(f"{role}.norm_prob", np.mean(ps["norm_prob"]), n, True)
-        res.add(f"{role}.truth_ratio", M.truth_ratio_retain(ps["truth_ratio"]), n, True)
-        res.add(f"{role}.rouge", np.mean(ps["rouge"]), n, True)
+        _utility_metrics(res, role, records[role], stats)
+    _mia_metrics(res, records, stats, cfg)
+    _composites(res, records)
 
-    # membership inference: members = forget set, non-members = holdout
+
+def _qa_metrics(res: EvalResult, role: str, recs: list[dict], stats: dict) -> None:
+    """ES, EM, probabilities, truth ratio and ROUGE on a forget or retain set."""
+    hib = M.higher_is_better
+    qa, pqa, qpa, qpert = (stats[(role, v)] for v in ("qa", "pqa", "qpa", "qpert"))
+    n = len(recs)
+    on_forget = role == "forget"
+    pert_means = _group_means(qpert, [len(r["perturbed_answer"]) for r in recs])
+    para_means = qpa.mean_logprob()
+    ps = {
+        "es_exact": [M.extraction_strength(qa.corrects(i)) for i in range(n)],
+        "es_perturb": [M.extraction_strength(pqa.corrects(i)) for i in range(n)],
+        "em": [M.exact_memorization(qa.corrects(i)) for i in range(n)],
+        "prob": [M.probability(qa.logprobs(i)) for i in range(n)],
+        "para_prob": [M.probability(qpa.logprobs(i)) for i in range(n)],
+        "truth_ratio": [M.truth_ratio(para_means[i], pert_means[i]) for i in range(n)],
+        "rouge": M.rouge_l_recall_batch(res.generations[role], [r["answer"] for r in recs]),
+    }
+    res.per_sample[role] = ps
+    es_dir = not on_forget
+    res.add(f"{role}.es_exact", np.mean(ps["es_exact"]), n, es_dir)
+    res.add(f"{role}.es_perturb", np.mean(ps["es_perturb"]), n, es_dir)
+    res.add(f"{role}.em", np.mean(ps["em"]), n, es_dir)
+    res.add(f"{role}.prob", np.mean(ps["prob"]), n, hib("probability", on_forget))
+    res.add(f"{role}.para_prob", np.mean(ps["para_prob"]), n, hib("probability", on_forget))
+    res.add(f"{role}.rouge", np.mean(ps["rouge"]), n, hib("rouge_l_recall", on_forget))
+    if on_forget:
+        res.add("forget.truth_ratio", M.truth_ratio_forget(ps["truth_ratio"]), n, True)
+        res.add("forget.truth_ratio_true_better", M.truth_ratio_retain(ps["truth_ratio"]), n, False)
+    else:
+        res.add("retain.truth_ratio", M.truth_ratio_retain(ps["truth_ratio"]), n, True)
+
+
+def _utility_metrics(res: EvalResult, role: str, recs: list[dict], stats: dict) -> None:
+    """Normalised probability, truth ratio and ROUGE on a utility set (real authors, world facts)."""
+    qa, qpert = stats[(role, "qa")], stats[(role, "qpert")]
+    n = len(recs)
+    means = qa.mean_logprob()
+    pert_means = _group_means(qpert, [len(r["perturbed_answer"]) for r in recs])
+    ps = {
+        "norm_prob": [M.normalized_probability(means[i], pert_means[i]) for i in range(n)],
+        "truth_ratio": [M.truth_ratio(means[i], pert_means[i]) for i in range(n)],
+        "rouge": M.rouge_l_recall_batch(res.generations[role], [r["answer"] for r in recs]),
+    }
+    res.per_sample[role] = ps
+    res.add(f"{role}.norm_prob", np.mean(ps["norm_prob"]), n, True)
+    res.add(f"{role}.truth_ratio", M.truth_ratio_retain(ps["truth_ratio"]), n, True)
+    res.add(f"{role}.rouge", np.mean(ps["rouge"]), n, True)
+
+
+def _mia_metrics(res: EvalResult, records: dict[str, list[dict]], stats: dict, cfg: EvalConfig) -> None:
+    """Membership inference: members = forget set, non-members = holdout."""
     for role in ("forget", "holdout"):
         st, recs = stats[(role, "qa")], records[role]
         ps = res.per_sample.setdefault(role, {})
@@ -299,6 +331,9 @@ def _compute_metrics(res: EvalResult, records: dict[str, list[dict]], stats: dic
         res.add(f"mia.auc_{attack}", auc, n_mia, None)
     res.notes["mia"] = M.MIA_ORIENTATION
 
+
+def _composites(res: EvalResult, records: dict[str, list[dict]]) -> None:
+    """Model utility (harmonic mean of 9) and Mem / Util / Agg."""
     mu_parts = {
         "retain_prob": res.value("retain.prob"), "retain_rouge": res.value("retain.rouge"),
         "retain_truth_ratio": res.value("retain.truth_ratio"),
@@ -334,18 +369,3 @@ def compare_to_reference(res: EvalResult, ref: EvalResult | None) -> EvalResult:
             n + len(res.per_sample["holdout"]["mia_min_k"]), None)
     res.notes["privleak"] = "PrivLeak = (AUC_minK(model) − AUC_minK(reference)) / AUC_minK(reference) × 100; ≈0 ideal"
     return res
-
-
-def save_result(res: EvalResult, directory: Path, provenance: dict | None = None) -> None:
-    """results.json (aggregates with n and direction, provenance) + per_sample.jsonl, atomically."""
-    from unlearnkit.io import atomic_write_jsonl
-
-    directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_jsonl(directory / "per_sample.jsonl", res.per_sample_rows())
-    atomic_write_json(directory / "results.json", {**res.to_json(), "provenance": provenance or {}})
-
-
-def load_result(directory: Path) -> EvalResult:
-    from unlearnkit.io import read_jsonl
-
-    return EvalResult.from_json(read_json(directory / "results.json"), read_jsonl(directory / "per_sample.jsonl"))

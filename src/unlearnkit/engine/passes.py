@@ -16,14 +16,14 @@ vocabulary are never materialised for prompt tokens.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from unlearnkit.data.prompts import IGNORE, collate, encode_pair
+from unlearnkit.data.prompts import IGNORE, collate, encode_pair, fit_to_context
 
 
 @dataclass
@@ -63,16 +63,21 @@ class TokenStats:
         a, b = self.offsets[start], self.offsets[stop]
         return TokenStats(self.offsets[start : stop + 1] - a, self.logprob[a:b], self.correct[a:b], self.z[a:b])
 
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, offsets=self.offsets, logprob=self.logprob, correct=self.correct, z=self.z)
-        tmp.replace(path)
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez(buf, offsets=self.offsets, logprob=self.logprob, correct=self.correct, z=self.z)
+        return buf.getvalue()
 
     @classmethod
-    def load(cls, path: Path) -> TokenStats:
-        with np.load(path) as f:
-            return cls(f["offsets"], f["logprob"], f["correct"], f["z"])
+    def from_bytes(cls, data: bytes) -> TokenStats:
+        """Parse and check the arrays (offsets from 0, increasing, ending at the token count)."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as f:
+            st = cls(f["offsets"], f["logprob"], f["correct"], f["z"])
+        n = len(st.logprob)
+        if (st.offsets[0] != 0 or st.offsets[-1] != n or np.any(np.diff(st.offsets) < 0)
+                or len(st.correct) != n or len(st.z) != n):
+            raise ValueError("inconsistent token statistics")
+        return st
 
 
 def _answer_logits(model, input_ids, attention_mask, select):
@@ -86,10 +91,17 @@ def _answer_logits(model, input_ids, attention_mask, select):
     return model(input_ids=input_ids, attention_mask=attention_mask).logits[select]
 
 
+def model_context(model) -> int | None:
+    """The model's context length in tokens (``max_position_embeddings``), if it declares one."""
+    return getattr(getattr(model, "config", None), "max_position_embeddings", None)
+
+
 @torch.no_grad()
-def teacher_forced_pass(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> TokenStats:
+def teacher_forced_pass(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 32,
+                        truncate: bool = False) -> TokenStats:
     """Per-token log-probs, argmax flags and Min-K%++ scores for (question, answer) pairs."""
-    encoded = [encode_pair(tokenizer, q, a) for q, a in pairs]
+    encoded = fit_to_context([encode_pair(tokenizer, q, a) for q, a in pairs], model_context(model),
+                             "(question, answer) pairs", truncate)
     device = next(model.parameters()).device
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
     per_sample: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}

@@ -82,64 +82,92 @@ def train_loop(
 
     ``on_epoch_end(epoch, log)`` may return True to stop early. ``after_step`` runs after each
     optimiser step (e.g. to re-impose a hard constraint on some weights). ``max_steps`` stops
-    after that many optimiser steps (early stopping by update count).
+    after that many optimiser steps (early stopping by update count). With ``grad_accum`` > 1 an
+    optimiser step (and a learning-rate schedule step) happens every ``grad_accum`` batches.
     """
     acc = accelerator or make_accelerator(grad_accum)
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
-    if optimizer_factory is not None:
-        opt = optimizer_factory(params)
-    else:
-        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    opt = optimizer_factory(params) if optimizer_factory is not None else torch.optim.AdamW(
+        params, lr=lr, weight_decay=weight_decay)
     model, opt, loader = acc.prepare(model, opt, loader)
-    steps_per_epoch = max(1, math.ceil(len(loader) / grad_accum))
-    total = steps_per_epoch * epochs
-    if max_steps is not None:
-        total = min(total, max_steps)
+    total = schedule_length(len(loader), grad_accum, epochs, max_steps)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(schedule, total, int(warmup_ratio * total)))
-    log = TrainLog()
+    loop = _Loop(acc, model, opt, sched, loss_fn, params, max_grad_norm, desc, after_step, max_steps)
     model.train()
-    t0 = time.perf_counter()
-    step = 0
     bar = tqdm(total=total, desc=desc, leave=False, disable=None)
     try:
         for epoch in range(epochs):
             for batch in loader:
-                batch = send_to_device(batch, acc.device)
-                with acc.accumulate(model):
-                    loss, terms = loss_fn(model, batch)
-                    if not torch.isfinite(loss):
-                        log.stopped = f"non-finite loss ({loss.item()}) at step {step}, epoch {epoch}"
-                        raise NonFiniteLossError(
-                            f"{desc}: loss became {loss.item()} at step {step} (epoch {epoch}); "
-                            "lower the learning rate or add a retain term"
-                        )
-                    acc.backward(loss)
-                    if acc.sync_gradients and max_grad_norm:
-                        acc.clip_grad_norm_(params, max_grad_norm)
-                    opt.step()
-                    sched.step()
-                    opt.zero_grad(set_to_none=True)
-                if acc.sync_gradients:
-                    if after_step is not None:
-                        after_step()
-                    step += 1
-                    bar.update(1)
-                    rec = {"step": step, "epoch": epoch, "loss": float(loss.detach()),
-                           "lr": sched.get_last_lr()[0], "wall": round(time.perf_counter() - t0, 4)}
-                    rec.update({k: float(v) for k, v in terms.items()})
-                    log.steps.append(rec)
-                    bar.set_postfix(loss=f"{rec['loss']:.4f}")
-                    if max_steps is not None and step >= max_steps:
-                        break
-            if max_steps is not None and step >= max_steps:
-                log.stopped = f"max_steps={max_steps} reached (early stopping)"
+                if loop.micro_step(batch, epoch, bar):
+                    break
+            if loop.done():
+                loop.log.stopped = f"max_steps={max_steps} reached (early stopping)"
                 break
-            if on_epoch_end is not None and on_epoch_end(epoch, log):
-                log.stopped = f"early stop after epoch {epoch}"
+            if on_epoch_end is not None and on_epoch_end(epoch, loop.log):
+                loop.log.stopped = f"early stop after epoch {epoch}"
                 break
     finally:
         bar.close()
-        log.wall_time = time.perf_counter() - t0
+        loop.log.wall_time = time.perf_counter() - loop.t0
         acc.unwrap_model(model, keep_fp32_wrapper=False)
         model.eval()
-    return log
+    return loop.log
+
+
+def schedule_length(batches_per_epoch: int, grad_accum: int, epochs: int, max_steps: int | None) -> int:
+    """Optimiser steps of a run: ceil(batches / grad_accum) per epoch (capped by ``max_steps``)."""
+    total = max(1, math.ceil(batches_per_epoch / grad_accum)) * epochs
+    return min(total, max_steps) if max_steps is not None else total
+
+
+@dataclass
+class _Loop:
+    """The state of one training loop; :meth:`micro_step` handles one batch."""
+
+    acc: Accelerator
+    model: torch.nn.Module
+    opt: Any
+    sched: Any
+    loss_fn: LossFn
+    params: list
+    max_grad_norm: float | None
+    desc: str
+    after_step: Callable[[], None] | None
+    max_steps: int | None
+    step: int = 0
+    log: TrainLog = field(default_factory=TrainLog)
+    t0: float = field(default_factory=time.perf_counter)
+
+    def done(self) -> bool:
+        return self.max_steps is not None and self.step >= self.max_steps
+
+    def micro_step(self, batch, epoch: int, bar) -> bool:
+        """Forward/backward one batch; on a sync step also clip, step optimiser and schedule, log.
+        Returns True when ``max_steps`` is reached."""
+        acc = self.acc
+        batch = send_to_device(batch, acc.device)
+        with acc.accumulate(self.model):
+            loss, terms = self.loss_fn(self.model, batch)
+            if not torch.isfinite(loss):
+                self.log.stopped = f"non-finite loss ({loss.item()}) at step {self.step}, epoch {epoch}"
+                raise NonFiniteLossError(f"{self.desc}: loss became {loss.item()} at step {self.step} (epoch {epoch}); "
+                                         "lower the learning rate or add a retain term")
+            acc.backward(loss)
+            if acc.sync_gradients and self.max_grad_norm:
+                acc.clip_grad_norm_(self.params, self.max_grad_norm)
+            self.opt.step()
+            if acc.sync_gradients:  # the schedule counts optimiser steps, not batches
+                self.sched.step()
+            self.opt.zero_grad(set_to_none=True)
+        if not acc.sync_gradients:
+            return False
+        if self.after_step is not None:
+            self.after_step()
+        self.step += 1
+        bar.update(1)
+        rec = {"step": self.step, "epoch": epoch, "loss": float(loss.detach()), "lr": self.sched.get_last_lr()[0],
+               "wall": round(time.perf_counter() - self.t0, 4)}
+        rec.update({k: float(v) for k, v in terms.items()})
+        self.log.steps.append(rec)
+        bar.set_postfix(loss=f"{rec['loss']:.4f}")
+        return self.done()

@@ -31,8 +31,26 @@ from unlearnkit.data.tofu import RETAIN_OF, QASource
 from unlearnkit.engine.data import encode_records, make_loader, sft_loss
 from unlearnkit.engine.generate import generate_answers
 from unlearnkit.engine.train import train_loop
-from unlearnkit.io import atomic_dir, atomic_write_json, content_hash, home, read_json
-from unlearnkit.models.lm import build_tiny_llama, load_model, load_tokenizer, save_model
+from unlearnkit.io import (
+    atomic_dir,
+    atomic_write_json,
+    content_hash,
+    discard,
+    file_hash,
+    home,
+    lock_path,
+    locked,
+    read_json,
+    read_json_or_none,
+)
+from unlearnkit.models.lm import (
+    build_tiny_llama,
+    load_model,
+    load_tokenizer,
+    model_files,
+    model_fingerprint,
+    save_model,
+)
 from unlearnkit.models.tokenizer import train_tokenizer
 
 META = "unlearnkit.json"
@@ -57,18 +75,25 @@ class ModelSet:
 
 
 def _cached(kind: str, key: dict, make: Callable[[Path], dict], force: bool, say: Callable[[str], None]) -> Path:
+    """``home()/models/<kind>-<hash of key>``: reused when its files still match the digest recorded when it
+    was built (else reported, discarded and rebuilt); built atomically under a lock otherwise."""
     final = home() / "models" / f"{kind}-{content_hash(key)}"
-    if (final / META).is_file() and not force:
-        say(f"{kind:<22} cached   {final}")
+    with locked(lock_path("models", final.name)):
+        meta = read_json_or_none(final / META)
+        if meta and not force:
+            if meta.get("digest") in (None, model_fingerprint(final)):
+                say(f"{kind:<22} cached   {final}")
+                return final
+            discard(final, "cached model", "its files do not match the digest recorded when it was built (damaged "
+                    "or altered)")
+        t0 = time.perf_counter()
+        with atomic_dir(final) as tmp:
+            info = make(tmp)
+            info.update({"kind": kind, "key": key, "unlearnkit_version": __version__,
+                         "build_seconds": round(time.perf_counter() - t0, 2), "digest": file_hash(model_files(tmp))})
+            atomic_write_json(tmp / META, info)
+        say(f"{kind:<22} built    {final}  ({time.perf_counter() - t0:.1f}s)")
         return final
-    t0 = time.perf_counter()
-    with atomic_dir(final) as tmp:
-        info = make(tmp)
-        info.update({"kind": kind, "key": key, "unlearnkit_version": __version__,
-                     "build_seconds": round(time.perf_counter() - t0, 2)})
-        atomic_write_json(tmp / META, info)
-    say(f"{kind:<22} built    {final}  ({time.perf_counter() - t0:.1f}s)")
-    return final
 
 
 def exact_match_rate(model, tokenizer, records: list[dict], max_new_tokens: int = 64) -> float:

@@ -1,33 +1,52 @@
-"""Plots written next to their data (matplotlib, Agg backend, PNG, atomic)."""
+"""Figures and CSV files written next to their data (matplotlib, Agg backend; every file atomic)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
+import csv
+import io
+from collections.abc import Sequence
 from pathlib import Path
 
+from unlearnkit.io import atomic_file, atomic_write_text
 
-def _plt():
+
+def pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
     return plt
 
 
-def save_figure(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
-    _plt().close(fig)
+def save_figure(fig, path: Path | str, dpi: int = 120) -> Path:
+    """``fig.savefig`` to a temporary file beside ``path``, then moved into place."""
+    path = Path(path)
+    try:
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
+    finally:
+        pyplot().close(fig)
+    return path
+
+
+def write_csv(path: Path | str, rows: Sequence[dict]) -> Path:
+    """Rows of dicts as CSV (columns = union of keys in first-seen order), atomically."""
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
+    atomic_write_text(path, buf.getvalue())
+    return Path(path)
 
 
 def plot_alpha_curves(curves: dict[str, dict], metric: str, path: Path) -> None:
     """Retain metric and forget ES-exact vs α per method, with each method's target and chosen α."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for i, (name, c) in enumerate(curves.items()):
         color = f"C{i}"
@@ -40,12 +59,12 @@ def plot_alpha_curves(curves: dict[str, dict], metric: str, path: Path) -> None:
     axes[0].set(xlabel="α  (0 = θ_o, 1 = θ_u)", ylabel=metric, title="retention along the mix")
     axes[1].set(xlabel="α", ylabel="forget ES-exact", title="unlearning along the mix")
     axes[0].legend(fontsize=8)
-    save_figure(fig, path)
+    save_figure(fig, path, dpi=110)
 
 
 def plot_scatter_grid(data: dict[str, dict[str, tuple[list, list]]], pcc: dict, path: Path, title: str) -> None:
     """Rows: metrics; columns: interventions; each panel: metric before vs after over the model pool."""
-    plt = _plt()
+    plt = pyplot()
     metrics = list(data)
     interventions = list(next(iter(data.values()))) if data else []
     fig, axes = plt.subplots(len(metrics), len(interventions), figsize=(2.4 * len(interventions), 2.2 * len(metrics)),
@@ -61,4 +80,4 @@ def plot_scatter_grid(data: dict[str, dict[str, tuple[list, list]]], pcc: dict, 
                 ax.set_ylabel(m, fontsize=8)
             ax.tick_params(labelsize=6)
     fig.suptitle(title)
-    save_figure(fig, path)
+    save_figure(fig, path, dpi=110)

@@ -43,7 +43,8 @@ def hardware() -> dict[str, Any]:
     import torch
 
     hw: dict[str, Any] = {"platform": platform.platform(), "machine": platform.machine(),
-                          "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+                          "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                          "device": "cuda" if torch.cuda.is_available() else "cpu"}
     if torch.cuda.is_available():
         hw["cuda"] = torch.version.cuda
         hw["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]

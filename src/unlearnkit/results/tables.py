@@ -1,8 +1,30 @@
-"""Plain-text tables for the terminal (and markdown-compatible)."""
+"""Plain-text tables for the terminal (markdown-compatible), and the run tables as data.
+
+A run's table is stored as a **spec** (``summary.json``): columns name metrics, rows name the
+entries they average over. :func:`render_tables` turns a spec and the entries' values (from the
+run index) into text, so the table a recipe prints, ``table.md`` and ``unlearnkit runs show`` are
+the same function of the same numbers.
+
+Spec (a dict, JSON-serialisable)::
+
+    {"title": "…" | None, "digits": 4, "label_seeds": true,
+     "columns": [{"header": "MU ↑", "metric": "mu", "digits": 4, "sd": false}, …],
+     "rows": [{"label": "ga", "entries": ["ga__s0", "ga__s1"], "skip": ["…"]},
+              {"label": "kl", "failed": "error text"}, …],
+     "notes": ["line", …]}
+
+A cell is the mean over the row's entries (``-`` when none has the metric or it is in ``skip``);
+with ``sd`` and several values it reads ``mean ± sd`` (sample sd). With ``label_seeds`` a row of k > 1
+entries is labelled ``<label> (mean of k seeds)``. A failed row shows ``-`` and the error's start.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
 
 
 def fmt(v: Any, digits: int = 4) -> str:
@@ -23,6 +45,111 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: 
     line = lambda r: "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"  # noqa: E731
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(list(headers)), sep, *(line(r) for r in cells)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Table specs
+
+
+def column(header: str, metric: str, digits: int | None = None, sd: bool = False) -> dict:
+    return {"header": header, "metric": metric, "digits": digits, "sd": sd}
+
+
+def row(label: str, entries: Sequence[str], skip: Sequence[str] = ()) -> dict:
+    return {"label": label, "entries": list(entries), "skip": list(skip)}
+
+
+def failed_row(label: str, error: str) -> dict:
+    return {"label": label, "failed": error}
+
+
+def table_spec(columns: list[dict], rows: list[dict], title: str | None = None, digits: int = 4,
+               label_seeds: bool = True, notes: Sequence[str] = ()) -> dict:
+    return {"title": title, "columns": columns, "rows": rows, "digits": digits, "label_seeds": label_seeds,
+            "notes": list(notes)}
+
+
+Values = Mapping[str, Mapping[str, Any]]  # entry → metric → number (or an object with .value)
+
+
+def _value(v: Any) -> float | None:
+    v = v.get("value") if isinstance(v, Mapping) else getattr(v, "value", v)
+    return None if v is None else float(v)
+
+
+def row_values(spec_row: dict, metric: str, values: Values) -> list[float]:
+    if metric in spec_row.get("skip", ()):
+        return []
+    out = []
+    for e in spec_row.get("entries", []):
+        v = _value(values.get(e, {}).get(metric))
+        if v is not None:
+            out.append(v)
+    return out
+
+
+def cell(vals: list[float], col: dict, digits: int) -> Any:
+    if not vals:
+        return None
+    d = col.get("digits") if col.get("digits") is not None else digits
+    if col.get("sd") and len(vals) > 1:
+        return f"{np.mean(vals):.{d}f} ± {np.std(vals, ddof=1):.{d}f}"
+    return fmt(float(np.mean(vals)), d)
+
+
+def render_table(spec: dict, values: Values) -> str:
+    digits = spec.get("digits", 4)
+    cols = spec["columns"]
+    out = []
+    for r in spec["rows"]:
+        if "failed" in r:
+            out.append([f"{r['label']} (failed)", *["-"] * (len(cols) - 1), str(r["failed"])[:40]])
+            continue
+        n = len(r.get("entries", []))
+        label = f"{r['label']} (mean of {n} seeds)" if spec.get("label_seeds", True) and n > 1 else r["label"]
+        out.append([label, *[cell(row_values(r, c["metric"], values), c, digits) for c in cols]])
+    table = format_table([spec.get("corner", "method"), *(c["header"] for c in cols)], out, digits)
+    return "\n".join([*([spec["title"]] if spec.get("title") else []), table, *spec.get("notes", [])])
+
+
+def render_tables(specs: Sequence[dict], values: Values) -> str:
+    return "\n\n".join(render_table(s, values) for s in specs)
+
+
+def tables_as_data(specs: Sequence[dict], values: Values) -> list[dict]:
+    """The tables with their cell values (means over entries) for ``--json``."""
+    out = []
+    for s in specs:
+        rows = []
+        for r in s["rows"]:
+            vals = {c["metric"]: (float(np.mean(v)) if (v := row_values(r, c["metric"], values)) else None)
+                    for c in s["columns"]}
+            rows.append({"label": r["label"], "entries": r.get("entries", []), "failed": r.get("failed"),
+                         "values": vals})
+        out.append({"title": s.get("title"), "columns": [{"header": c["header"], "metric": c["metric"]}
+                                                         for c in s["columns"]], "rows": rows})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The language-model run table (the seed's layout)
+
+RUN_COLUMNS = [
+    ("ES-exact retain ↑", "retain.es_exact"), ("ES-exact unlearn ↓", "forget.es_exact"),
+    ("ES-perturb retain ↑", "retain.es_perturb"), ("ES-perturb unlearn ↓", "forget.es_perturb"),
+    ("MU ↑", "mu"), ("FQ (ln p) ↑", "fq_log_p"), ("PrivLeak", "privleak"),
+]
+SECONDS = "unlearn_seconds"
+
+
+def lm_columns(seconds: bool = True, extra: Sequence[dict] = ()) -> list[dict]:
+    """The seed's columns, then ``unlearn s`` (mean unlearning wall time) and any extra columns."""
+    cols = [column(h, m) for h, m in RUN_COLUMNS]
+    return cols + ([column("unlearn s", SECONDS, 1)] if seconds else []) + list(extra)
+
+
+# ---------------------------------------------------------------------------------------------
+# Other tables
 
 
 def models_report(ms) -> str:
@@ -49,22 +176,35 @@ def eval_table(res) -> str:
     return "\n".join(lines)
 
 
-RUN_COLUMNS = [
-    ("ES-exact retain ↑", "retain.es_exact"), ("ES-exact unlearn ↓", "forget.es_exact"),
-    ("ES-perturb retain ↑", "retain.es_perturb"), ("ES-perturb unlearn ↓", "forget.es_perturb"),
-    ("MU ↑", "mu"), ("FQ (ln p) ↑", "fq_log_p"), ("PrivLeak", "privleak"),
-]
+def runs_table(runs: Sequence[Any]) -> str:
+    """``unlearnkit runs ls``: newest first."""
+    rows = [[r.name, r.kind, time.strftime("%Y-%m-%d %H:%M", time.localtime(r.updated)), r.done, r.failed]
+            for r in runs]
+    return format_table(["run", "kind", "updated", "done", "failed"], rows)
 
 
-def run_table(rows: dict, failures: dict[str, str] | None = None, columns=RUN_COLUMNS) -> str:
-    """Seed-style table: one row per method (mean over seeds), unlearning time in seconds."""
-    import numpy as np
-
-    out = []
-    for name, (results, seconds) in rows.items():
-        vals = [float(np.mean([r.value(k) for r in results])) for _, k in columns]
-        label = name if len(results) == 1 else f"{name} (mean of {len(results)} seeds)"
-        out.append([label, *vals, "-" if seconds is None else f"{seconds:.1f}"])
-    for name, err in (failures or {}).items():
-        out.append([f"{name} (failed)", *["-"] * len(columns), err[:40]])
-    return format_table(["method", *(c for c, _ in columns), "unlearn s"], out)
+def compare_table(runs: Sequence[tuple[str, dict, Values]], metrics: Sequence[str] | None = None) -> tuple[str, dict]:
+    """Rows of the first table of each run, aligned on the metrics they share (or ``metrics``)."""
+    firsts = [(name, spec["tables"][0]) for name, spec, _ in runs if spec.get("tables")]
+    if len(firsts) != len(runs):
+        missing = [name for name, spec, _ in runs if not spec.get("tables")]
+        raise ValueError(f"run(s) {', '.join(missing)} have no table yet")
+    if metrics:
+        cols = [column(m, m) for m in metrics]
+    else:
+        shared = set.intersection(*({c["metric"] for c in t["columns"]} for _, t in firsts))
+        cols = [c for c in firsts[0][1]["columns"] if c["metric"] in shared]
+    if not cols:
+        raise ValueError("the runs share no metric: name the metrics to compare with --metrics")
+    merged_rows: list[dict] = []
+    merged_values: dict[str, dict] = {}
+    for (name, table), (_, _, values) in zip(firsts, runs):
+        for r in table["rows"]:
+            if "failed" in r:
+                continue
+            keys = [f"{name}/{e}" for e in r["entries"]]
+            merged_values.update({k: values.get(e, {}) for k, e in zip(keys, r["entries"])})
+            merged_rows.append(row(f"{name}: {r['label']}", keys, r.get("skip", ())))
+    spec = table_spec(cols, merged_rows, label_seeds=True, digits=firsts[0][1].get("digits", 4))
+    spec["corner"] = "run: row"
+    return render_table(spec, merged_values), {"columns": cols, "rows": tables_as_data([spec], merged_values)[0]["rows"]}

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
-from unlearnkit.config import StrictModel
+from unlearnkit.config import BatchSize, Epochs, LearningRate, Seed, StrictModel
 from unlearnkit.data.prompts import IGNORE
 
 RetainKind = Literal["none", "nll", "kl"]  # the retain terms every method accepts
@@ -37,10 +37,10 @@ RetainKind = Literal["none", "nll", "kl"]  # the retain terms every method accep
 class LMParams(StrictModel):
     """Knobs every language-model method has (defaults sized for the embedded benchmark)."""
 
-    lr: float = Field(1e-4, gt=0, description="learning rate")
-    epochs: int = Field(5, ge=1, description="passes over the forget set")
-    batch_size: int = Field(8, ge=1, description="forget (and retain) examples per step")
-    grad_accum: int = Field(1, ge=1)
+    lr: LearningRate = Field(1e-4, description="learning rate")
+    epochs: Epochs = Field(5, description="passes over the forget set")
+    batch_size: BatchSize = Field(8, description="forget (and retain) examples per step")
+    grad_accum: int = Field(1, ge=1, le=100_000)
     weight_decay: float = Field(0.0, ge=0)
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     max_grad_norm: float = Field(1.0, gt=0)
@@ -50,8 +50,8 @@ class LMParams(StrictModel):
     retain: RetainKind | None = Field(None, description="retain term; None = the method's default")
     temperature: float = Field(1.0, gt=0, description="temperature scaling of logits inside the forget term")
     loss_selection: float = Field(1.0, gt=0, le=1, description="q: fraction of lowest-CE answer tokens the forget term uses")
-    max_steps: int | None = Field(None, ge=1, description="early stopping: stop after this many optimiser steps")
-    seed: int = 0
+    max_steps: int | None = Field(None, ge=1, le=10**9, description="early stopping: stop after this many optimiser steps")
+    seed: Seed = 0
 
 
 @dataclass

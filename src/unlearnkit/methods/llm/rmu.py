@@ -27,25 +27,11 @@ from unlearnkit.data.prompts import IGNORE
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.methods import MethodSpec, register
 from unlearnkit.methods.llm.base import ForgetInputs, LMObjective, LMParams, RetainTerm
+from unlearnkit.models.layers import decoder_layers
 
 
 class _Stop(Exception):
     """Raised by the capture hook to end the forward pass once layer ℓ has run."""
-
-
-def decoder_layers(model) -> torch.nn.ModuleList:
-    """The model's list of transformer blocks (Llama/Mistral/Qwen ``model.layers``, GPT-2 ``transformer.h``,
-    GPT-NeoX ``gpt_neox.layers``)."""
-    for path in ("model.layers", "transformer.h", "gpt_neox.layers", "model.decoder.layers"):
-        obj = model
-        for attr in path.split("."):
-            obj = getattr(obj, attr, None)
-            if obj is None:
-                break
-        if isinstance(obj, torch.nn.ModuleList):
-            return obj
-    raise UnlearnkitError(f"RMU cannot find the transformer layers of {type(model).__name__} "
-                          "(looked for model.layers, transformer.h, gpt_neox.layers)")
 
 
 def layer_index(model, params) -> int:

@@ -1,4 +1,4 @@
-"""Hyperparameter study reported after calibration (the seed's second calibration table).
+"""``unlearnkit sweep``: hyperparameter study reported after calibration (the seed's second calibration table).
 
 For one method, each knob of SPEC §3 — learning rate (LR), batch size (BS), early stopping
 (ES, a cap on optimiser steps), temperature scaling (TS) and loss selection (LS) — is varied
@@ -10,14 +10,22 @@ lowest calibrated forget ES-exact, and the full grid is written beside it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from unlearnkit.analysis.calibration import CalibrationConfig
-from unlearnkit.config import BuildConfig, StrictModel
+from unlearnkit.config import BuildConfig, Seed, StrictModel
 from unlearnkit.engine.evaluate import EvalConfig
+from unlearnkit.errors import UnlearnkitError
+from unlearnkit.io import content_hash
+from unlearnkit.recipes.calibrate import calibrate_run
+from unlearnkit.recipes.lm import RunConfig, run_benchmark
+from unlearnkit.results.eval import load_eval
+from unlearnkit.results.layout import entry_name
+from unlearnkit.results.tables import format_table
 
 KNOBS = {"lr": "LR", "batch_size": "BS", "max_steps": "ES", "temperature": "TS", "loss_selection": "LS"}
 
@@ -30,10 +38,22 @@ class SweepConfig(StrictModel):
     grids: dict[str, list[Any]] = Field(default_factory=lambda: {
         "lr": [1e-4, 4e-4], "batch_size": [4, 16], "max_steps": [10, 15],
         "temperature": [2.0, 4.0], "loss_selection": [0.5, 0.8]})
-    seed: int = 0
+    seed: Seed = 0
     eval: EvalConfig = EvalConfig()
     calibration: CalibrationConfig = CalibrationConfig()
-    name: str | None = None
+    name: str | None = Field(None, description="run name (default: a hash of this config)")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str | None) -> str | None:
+        from unlearnkit.results.layout import check_run_name
+
+        if v is not None:
+            try:
+                check_run_name(v)
+            except UnlearnkitError as e:
+                raise ValueError(str(e)) from None
+        return v
 
     @field_validator("grids")
     @classmethod
@@ -55,38 +75,40 @@ def variants(cfg: SweepConfig) -> dict[str, dict[str, Any]]:
     return out
 
 
-def run_sweep(cfg: SweepConfig, say: Callable[[str], None] = print):
-    from unlearnkit.analysis.calibration import calibrate_run
-    from unlearnkit.engine.evaluate import load_result
-    from unlearnkit.io import atomic_write_json, atomic_write_text, content_hash
-    from unlearnkit.results.tables import format_table
-    from unlearnkit.run import RunConfig, entry_name, run_benchmark
+@dataclass
+class Sweep:
+    run: object  # the language-model run holding every variant (unlearnkit.results.store.Run)
+    best: str
+    every: str
 
+
+def run_sweep(cfg: SweepConfig, say: Callable[[str], None] = print) -> Sweep:
+    """Every variant as an entry of one resumable run, all calibrated, then the best variant per knob."""
     var = variants(cfg)
     name = cfg.name or f"sweep-{cfg.method}-{content_hash(cfg.model_dump(exclude={'name'}))}"
     run_cfg = RunConfig(build=cfg.build, forget=cfg.forget, methods=list(var), defaults=cfg.base,
                         method_params={k: v for k, v in var.items() if v}, seeds=[cfg.seed], eval=cfg.eval, name=name)
-    run, _, failures, _ = run_benchmark(run_cfg, say=say)
-    out_dir, alphas, _, table_c = calibrate_run(run.dir, cfg.calibration, say=say)
+    out = run_benchmark(run_cfg, say=say)
+    cal = calibrate_run(out.run, cfg.calibration, say=say)
     cols = [("ES-exact retain ↑", "retain.es_exact"), ("ES-exact unlearn ↓", "forget.es_exact"),
             ("ES-perturb retain ↑", "retain.es_perturb"), ("ES-perturb unlearn ↓", "forget.es_perturb")]
 
     def row(label: str, variant: str) -> list:
-        res = load_result(out_dir / entry_name(variant, cfg.seed))
-        return [label, *[res.value(k) for _, k in cols], alphas[entry_name(variant, cfg.seed)]["alpha"], variant]
+        res = load_eval(cal.run, entry_name(variant, cfg.seed))
+        return [label, *[res.value(k) for _, k in cols], cal.alphas[entry_name(variant, cfg.seed)]["alpha"], variant]
 
     full, best_rows = [], [row("origin", cfg.method)]
     for knob, label in KNOBS.items():
         if knob not in cfg.grids:
             continue
-        rows = [row(label, v) for v, p in var.items() if knob in p and v not in failures]
+        rows = [row(label, v) for v, p in var.items() if knob in p and v not in out.failures]
         full += rows
         if rows:
             best_rows.append(min(rows, key=lambda r: (r[2], -r[1])))
     headers = ["knob", *(c for c, _ in cols), "α", "variant"]
     best = format_table(headers, best_rows)
     every = format_table(headers, [best_rows[0], *full])
-    atomic_write_text(run.dir / "sweep_table.md", f"Best per knob (after calibration)\n\n{best}\n\nAll variants\n\n{every}\n")
-    atomic_write_json(run.dir / "sweep.json", {"best": best_rows, "all": [best_rows[0], *full], "failures": failures,
-                                               "origin_alpha": float(np.mean([alphas[entry_name(cfg.method, cfg.seed)]["alpha"]]))})
-    return run.dir, best, every
+    out.run.write_text("sweep_table.md", f"Best per knob (after calibration)\n\n{best}\n\nAll variants\n\n{every}\n")
+    out.run.write_json("sweep.json", {"best": best_rows, "all": [best_rows[0], *full], "failures": out.failures,
+                                      "origin_alpha": float(np.mean([cal.alphas[entry_name(cfg.method, cfg.seed)]["alpha"]]))})
+    return Sweep(out.run, best, every)

@@ -19,8 +19,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from unlearnkit.config import format_validation_error
-from unlearnkit.data.prompts import collate
+from unlearnkit.data.prompts import collate, fit_to_context
 from unlearnkit.engine.data import encode_records
+from unlearnkit.engine.passes import model_context
 from unlearnkit.engine.train import TrainLog, train_loop
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.methods import MethodSpec, get_method
@@ -149,71 +150,32 @@ def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dic
     ``unlearnkit.analysis`` use it; a probe must leave gradients, RNG state and the model's mode
     as it found them.
     """
-    obj: LMObjective = spec.fn
-    if not isinstance(obj, LMObjective):
-        raise UnlearnkitError(_post_hoc_message(spec))
+    obj = _objective(spec)
     kind = retain_kind(spec, params)
     if not forget_records:
         raise UnlearnkitError("the forget set is empty: choose a forget split with records")
     if kind != "none" and not retain_records:
         raise UnlearnkitError(f"retain term {kind!r} needs retain data, but the retain set is empty")
-    reference = None
-    if needs_reference(spec, params):
-        try:
-            reference = copy.deepcopy(model).eval().requires_grad_(False)
-        except Exception as e:  # e.g. a model that cannot be copied (meta tensors, hooks)
-            raise UnlearnkitError(
-                f"method {spec.name!r} needs a frozen copy of the original model, but the model cannot be copied "
-                f"({type(e).__name__}: {e}); load it as a regular (non-quantised, non-offloaded) model"
-            ) from None
+    reference = _frozen_copy(model, spec) if needs_reference(spec, params) else None
     torch.manual_seed(params.seed)
     state: dict[str, Any] = {}
     if obj.setup is not None:
         obj.setup(model, tokenizer, params, state, forget_records)
-    forget_items = (obj.forget_data(forget_records, tokenizer, refusals or [], params)
-                    if obj.forget_data else encode_records(tokenizer, forget_records))
-    retain_items = encode_records(tokenizer, retain_records) if kind != "none" else []
-    if obj.trainable is not None:
-        trainable = obj.trainable(model, params)
-        keep = {id(p) for p in trainable}
-        for p in model.parameters():
-            p.requires_grad_(id(p) in keep)
-    else:
-        model.requires_grad_(True)
+    ctx_len = model_context(model)
+    forget_items = (obj.forget_data(forget_records, tokenizer, refusals or [], params) if obj.forget_data
+                    else fit_to_context(encode_records(tokenizer, forget_records), ctx_len, "forget examples"))
+    retain_items = fit_to_context(encode_records(tokenizer, retain_records), ctx_len, "retain examples") \
+        if kind != "none" else []
+    was_trainable = [(p, p.requires_grad) for p in model.parameters()]
+    _set_trainable(model, obj, params)
     loader = _paired_loader(forget_items, retain_items, params, tokenizer.pad_token_id, obj.forget_collate)
     state["forget_items"] = forget_items
-
-    def retain_loss(m, batch):
-        if kind == "nll":
-            return retain_nll(m, batch)
-        if kind == "kl":
-            return retain_kl(m, reference, batch)
-        return obj.extra_retain[kind].fn(m, reference, batch, params, state)  # the method's own (e.g. RMU's act)
-
-    def loss_fn(m, batch):
-        f_loss, terms = obj.forget(ForgetInputs(m, batch["forget"], params, reference, state))
-        loss = params.gamma * f_loss
-        out = {"forget": float(f_loss.detach()), **terms}
-        if kind != "none":
-            r = retain_loss(m, batch["retain"])
-            loss = loss + params.alpha * r
-            out["retain"] = float(r.detach())
-        return loss, out
-
-    after_step = None
-    if on_step is not None:
-        ctx = StepContext(
-            model=model, tokenizer=tokenizer, spec=spec, params=params, retain_kind=kind, reference=reference,
-            state=state, forget_items=forget_items, retain_items=retain_items, forget_records=forget_records,
-            retain_records=retain_records,
-            forget_term=lambda b: params.gamma * obj.forget(ForgetInputs(model, b, params, reference, state))[0],
-            retain_term=(lambda b: params.alpha * retain_loss(model, b)) if kind != "none" else None,
-        )
-        counter = [0]
-
-        def after_step() -> None:
-            counter[0] += 1
-            on_step(counter[0], ctx, False)
+    terms = _Terms(obj, params, kind, reference, state)
+    ctx = None if on_step is None else StepContext(
+        model=model, tokenizer=tokenizer, spec=spec, params=params, retain_kind=kind, reference=reference,
+        state=state, forget_items=forget_items, retain_items=retain_items, forget_records=forget_records,
+        retain_records=retain_records, forget_term=lambda b: terms.forget(model, b),
+        retain_term=(lambda b: terms.retain(model, b)) if kind != "none" else None)
 
     def epoch_end(epoch: int, log: TrainLog) -> bool:
         if obj.on_epoch_end is not None:
@@ -225,14 +187,86 @@ def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dic
     try:
         if on_step is not None:
             on_step(0, ctx, False)
-        log = train_loop(model, loader, loss_fn, lr=params.lr, epochs=params.epochs, grad_accum=params.grad_accum,
+        log = train_loop(model, loader, terms.loss, lr=params.lr, epochs=params.epochs, grad_accum=params.grad_accum,
                          weight_decay=params.weight_decay, warmup_ratio=params.warmup_ratio,
                          max_grad_norm=params.max_grad_norm, schedule=params.schedule, desc=desc or spec.name,
                          params=[p for p in model.parameters() if p.requires_grad], on_epoch_end=epoch_end,
-                         max_steps=params.max_steps, after_step=after_step)
+                         max_steps=params.max_steps, after_step=_counter(on_step, ctx))
         if on_step is not None:
             on_step(len(log.steps), ctx, True)
         return log
     finally:
-        model.requires_grad_(True)
-        reference = None  # drop the frozen copy (not `del`: the loss closure refers to it)
+        for p, flag in was_trainable:  # as it was (a frozen base, e.g. under LoRA, stays frozen)
+            p.requires_grad_(flag)
+        terms.reference = None  # drop the frozen copy
+
+
+def _objective(spec: MethodSpec) -> LMObjective:
+    if not isinstance(spec.fn, LMObjective):
+        raise UnlearnkitError(_post_hoc_message(spec))
+    return spec.fn
+
+
+def _frozen_copy(model, spec: MethodSpec):
+    try:
+        return copy.deepcopy(model).eval().requires_grad_(False)
+    except Exception as e:  # e.g. a model that cannot be copied (meta tensors, hooks)
+        raise UnlearnkitError(
+            f"method {spec.name!r} needs a frozen copy of the original model, but the model cannot be copied "
+            f"({type(e).__name__}: {e}); load it as a regular (non-quantised, non-offloaded) model"
+        ) from None
+
+
+def _set_trainable(model, obj: LMObjective, params) -> None:
+    """A method that trains only some weights (RMU) says which; otherwise what is trainable stays so
+    (every weight of a loaded model; only the adapters of a model whose base is frozen)."""
+    if obj.trainable is not None:
+        keep = {id(p) for p in obj.trainable(model, params)}
+        for p in model.parameters():
+            p.requires_grad_(id(p) in keep)
+
+
+@dataclass
+class _Terms:
+    """γ·L_forget + α·L_retain of one method: the loss the optimiser minimises, and each term alone."""
+
+    obj: LMObjective
+    params: Any
+    kind: str
+    reference: torch.nn.Module | None
+    state: dict[str, Any]
+
+    def retain_raw(self, m, batch) -> torch.Tensor:
+        if self.kind == "nll":
+            return retain_nll(m, batch)
+        if self.kind == "kl":
+            return retain_kl(m, self.reference, batch)
+        return self.obj.extra_retain[self.kind].fn(m, self.reference, batch, self.params, self.state)  # e.g. RMU's act
+
+    def forget(self, m, batch) -> torch.Tensor:
+        return self.params.gamma * self.obj.forget(ForgetInputs(m, batch, self.params, self.reference, self.state))[0]
+
+    def retain(self, m, batch) -> torch.Tensor:
+        return self.params.alpha * self.retain_raw(m, batch)
+
+    def loss(self, m, batch):
+        f_loss, terms = self.obj.forget(ForgetInputs(m, batch["forget"], self.params, self.reference, self.state))
+        loss = self.params.gamma * f_loss
+        out = {"forget": float(f_loss.detach()), **terms}
+        if self.kind != "none":
+            r = self.retain_raw(m, batch["retain"])
+            loss = loss + self.params.alpha * r
+            out["retain"] = float(r.detach())
+        return loss, out
+
+
+def _counter(on_step: OnStep | None, ctx) -> Callable[[], None] | None:
+    if on_step is None:
+        return None
+    counter = [0]
+
+    def after_step() -> None:
+        counter[0] += 1
+        on_step(counter[0], ctx, False)
+
+    return after_step

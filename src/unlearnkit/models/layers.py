@@ -105,6 +105,11 @@ def locate_layers(model: torch.nn.Module) -> LayerMap:
     )
 
 
+def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
+    """The model's list of transformer blocks (see :func:`locate_layers`)."""
+    return _get(model, locate_layers(model).path)
+
+
 def param_groups(model: torch.nn.Module, layer_map: LayerMap | None = None,
                  trainable_only: bool = True) -> dict[str, list[tuple[str, torch.nn.Parameter]]]:
     """Parameters by group (each tensor once, even when tied), in model order."""

@@ -1,0 +1,100 @@
+"""``unlearnkit run continual=k``: the glue between the language-model run and continual unlearning
+(:mod:`unlearnkit.analysis.continual`).
+
+Stage j < k of entry E is an entry of its own, ``E__stage<j>`` (its θ in ``models/E__stage<j>``
+when models are saved), so a killed run resumes after the last finished stage. The last stage is
+E itself; E's results hold the whole curve (stage 0 = θ_o … stage k = θ_u), and the run gets
+``continual.json`` / ``.csv`` / ``.png``.
+"""
+
+from __future__ import annotations
+
+from unlearnkit.analysis.continual import continual_unlearn, curves_rows, forget_requests, plot_curves, stage_summary
+from unlearnkit.data.halves import subject_names
+from unlearnkit.engine.evaluate import compare_to_reference, evaluate
+from unlearnkit.io import content_hash
+from unlearnkit.models.lm import load_model, model_id
+from unlearnkit.results.eval import load_eval, save_model_entry, write_eval
+from unlearnkit.results.plots import write_csv
+from unlearnkit.results.store import EntryInfo, Run
+
+
+def requests_of(bench, k: int) -> list[list[dict]]:
+    names = subject_names(bench.source) if bench.source.is_local else None
+    idx = forget_requests(bench.forget_records, k, names)
+    return [[bench.forget_records[i] for i in r] for r in idx]
+
+
+def stage_entry(info: EntryInfo, j: int) -> EntryInfo:
+    inputs = {**(info.inputs or {}), "stage": j}
+    return EntryInfo(name=f"{info.name}__stage{j}", hash=content_hash(inputs), method=info.method, seed=info.seed,
+                     params_hash=info.params_hash, group=f"continual:{info.name}", inputs=inputs)
+
+
+def _resume_point(run: Run, bench, info: EntryInfo, k: int, say):
+    """(model, tokenizer, stage) after the last finished stage with a saved model, or (None, None, 0)."""
+    for j in range(k - 1, 0, -1):
+        st = stage_entry(info, j)
+        if run.status(st) == "done" and (run.layout.model(st.name) / "config.json").is_file():
+            say(f"{info.name}: resuming continual unlearning after stage {j}")
+            model, tok = load_model(run.layout.model(st.name), device=bench.device)
+            return model, tok, j
+    return None, None, 0
+
+
+def continual_model(run: Run, bench, refs, cfg, info: EntryInfo, spec, params, model, tok, say):
+    """Stages 1..k−1 (each saved and evaluated) and the last stage; returns (θ after k, log)."""
+    requests = requests_of(bench, cfg.continual)
+    k = len(requests)
+    resumed, rtok, start = _resume_point(run, bench, info, k, say)
+    if resumed is not None:
+        model, tok = resumed, rtok
+    say(f"{info.name}: continual unlearning with {spec.name}: {k} requests of "
+        f"{', '.join(str(len(r)) for r in requests)} records")
+    stage_logs: list[dict] = []
+
+    def after_stage(j: int, log) -> None:
+        stage_logs.append({"stage": j, "n_records": len(requests[j - 1]), **log.to_dict()})
+        run.write_log(f"{info.name}__stage{j}", stage_logs[-1])
+        if j == k:
+            return  # the last stage is the entry itself: saved and evaluated by the run
+        st = stage_entry(info, j)
+        save_model_entry(run, st.name, model, tok, cfg.save_models)
+        mid = model_id(str(run.layout.model(st.name))) if cfg.save_models else None
+        res = compare_to_reference(evaluate(model, tok, bench.source, cfg.eval, model_id=mid), refs["retrain"])
+        write_eval(run, st, res, {"stage": j, "of": k})
+        say(f"{info.name}: stage {j}/{k} (forget ES-exact {res.value('forget.es_exact'):.3f}, MU {res.value('mu'):.3f})")
+
+    continual_unlearn(model, tok, spec, params, requests, bench.retain_records, bench.source.refusals, after_stage,
+                      start=start, desc=info.name)
+    steps = [{**st, "stage": s["stage"]} for s in stage_logs for st in s["steps"]]
+    return model, {"continual": k, "resumed_after_stage": start, "stages": stage_logs, "steps": steps,
+                   "wall_time": sum(s["wall_time"] for s in stage_logs)}
+
+
+def finish_entry(run: Run, bench, refs, cfg, info: EntryInfo, final_res) -> dict:
+    """The entry's curve: stage 0 = θ_o, stages 1..k−1 from their entries, stage k = ``final_res``."""
+    requests = requests_of(bench, cfg.continual)
+    k = len(requests)
+    req_q = [{r["question"] for r in req} for req in requests]
+    fq = [r["question"] for r in bench.source.split(f"{cfg.forget}_perturbed", fields=("question",))]
+    curve = [stage_summary(refs["original"], 0, fq, req_q)]
+    for j in range(1, k):
+        curve.append(stage_summary(load_eval(run, stage_entry(info, j).name), j, fq, req_q))
+    curve.append(stage_summary(final_res, k, fq, req_q))
+    return {"stages": k, "requests": [len(r) for r in requests], "curve": curve}
+
+
+def write_run_curves(run: Run, cfg, methods: dict) -> list:
+    """continual.json / .csv / .png for the whole run (one curve per method entry)."""
+    curves = {}
+    for name in run.layout.entries():
+        rec = run.record(name)
+        if rec is not None and "continual" in rec.extra:
+            curves[name] = rec.extra["continual"]["curve"]
+    if not curves:
+        return []
+    files = [run.write_json("continual.json", {"stages": cfg.continual, "curves": curves}),
+             write_csv(run.layout.file("continual.csv"), curves_rows(curves))]
+    files.append(plot_curves(curves, cfg.continual, run.layout.file("continual.png")))
+    return files

@@ -1,0 +1,411 @@
+"""`unlearnkit run`: the language-model benchmark, end to end, resumable.
+
+    build or reuse the models → evaluate Retrain and Original → for each (method, seed):
+    unlearn θ_o on D_f (with D_r) → save θ_u → evaluate → compare to θ_r → table
+
+Everything lands in one run (``$UNLEARNKIT_HOME/runs/<name>``, layout in
+:mod:`unlearnkit.results.layout`; the default name is a hash of the config, so rerunning the same
+command resumes the same run). Each entry records the hash of everything that determines it —
+method, hyperparameters, seed, the fingerprints of θ_o, θ_r and the data, the evaluation settings —
+so a rerun skips finished entries, recomputes exactly those whose inputs changed (saying what
+changed), and reuses a saved θ_u only when its hash matches. A method whose loss becomes NaN/inf is
+stopped with a clear message, recorded as failed (``--retry-failed`` reruns it), and the run
+continues with the other methods. With ``continual=k`` every method entry applies the forget set as
+k requests one after another (:mod:`unlearnkit.analysis.continual`); each stage is an entry too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field, field_validator, model_validator
+
+from unlearnkit.analysis.calibration import CalibrationConfig
+from unlearnkit.config import BuildConfig, Seed, StrictModel, validate
+from unlearnkit.data.tofu import HUB_NAME, RETAIN_OF, QASource
+from unlearnkit.engine.evaluate import (
+    ENGINE_VERSION,
+    EvalConfig,
+    EvalResult,
+    compare_to_reference,
+    eval_sets,
+    evaluate,
+    records_hash,
+)
+from unlearnkit.errors import NonFiniteLossError, UnlearnkitError
+from unlearnkit.io import content_hash, read_json_or_none, to_home_relative
+from unlearnkit.methods.llm.posthoc import PostHocContext, is_post_hoc
+from unlearnkit.methods.unlearn import make_params, resolve, unlearn
+from unlearnkit.models.lm import load_model, model_fingerprint, model_id, pick_device, resolve_dtype
+from unlearnkit.results.eval import load_eval, save_model_entry, write_eval
+from unlearnkit.results.layout import check_run_name, entry_name
+from unlearnkit.results.provenance import provenance
+from unlearnkit.results.store import EntryInfo, Run
+from unlearnkit.results.tables import SECONDS, failed_row, lm_columns, render_tables, row, table_spec
+
+ForgetSplit = Literal["forget01", "forget05", "forget10"]
+Say = Callable[[str], None]
+
+
+class RunConfig(StrictModel):
+    """The language-model benchmark run (presets in configs/)."""
+
+    benchmark: Literal["embedded", "tofu"] = "embedded"
+    build: BuildConfig = BuildConfig()
+    data: str | None = Field(None, description="TOFU-format data (benchmark=tofu; default locuslab/TOFU)")
+    original: str | None = Field(None, description="θ_o path or hub name (benchmark=tofu)")
+    reference: str | None = Field(None, description="θ_r path or hub name (benchmark=tofu)")
+    forget: ForgetSplit = "forget10"
+    methods: list[str] = Field(default_factory=lambda: ["ga", "gd", "kl", "npo"], min_length=1)
+    defaults: dict[str, Any] = Field(default_factory=lambda: {"lr": 2e-4, "epochs": 5, "batch_size": 8},
+                                     description="hyperparameters applied to every method")
+    method_params: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                     description="per-method overrides, keyed by the name in methods")
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1, max_length=1000)
+    eval: EvalConfig = EvalConfig()
+    eval_other_forget: bool = Field(False, description="allow eval.forget to differ from forget (evaluate on a "
+                                    "split other than the one unlearned)")
+    name: str | None = Field(None, description="run directory name (default: a hash of this config)")
+    save_models: bool = True
+    calibrate: bool = Field(False, description="after the run, calibrate every method by model mixing")
+    calibration: CalibrationConfig = CalibrationConfig()
+    continual: int = Field(1, ge=1, le=1000, description="continual unlearning: split the forget set into this many "
+                           "requests (by subject) applied one after another; 1 = a normal run")
+
+    @field_validator("methods")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("methods are listed twice")
+        return v
+
+    @model_validator(mode="after")
+    def _eval_on_the_forget_split(self) -> RunConfig:
+        """The run evaluates the split it unlearns: eval.forget follows forget unless set on purpose."""
+        if "forget" not in self.eval.model_fields_set:
+            self.eval = self.eval.model_copy(update={"forget": self.forget})
+        elif self.eval.forget != self.forget and not self.eval_other_forget:
+            raise ValueError(f"eval.forget={self.eval.forget} differs from forget={self.forget}: the run evaluates the "
+                             "split it unlearns; drop eval.forget, or set eval_other_forget=true to evaluate another "
+                             "split on purpose")
+        return self
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                check_run_name(v)
+            except UnlearnkitError as e:
+                raise ValueError(str(e)) from None
+        return v
+
+
+def run_name(cfg: RunConfig) -> str:
+    exclude = {"name", "calibrate", "calibration"} | ({"continual"} if cfg.continual == 1 else set())  # k = 1: normal
+    return cfg.name or f"lm-{cfg.forget}-{content_hash(cfg.model_dump(exclude=exclude))}"
+
+
+@dataclass
+class LMRun:
+    """What :func:`run_benchmark` returns: the run, each table row's results, failures, the table."""
+
+    run: Run
+    results: dict[str, list[EvalResult]]
+    seconds: dict[str, float | None]
+    failures: dict[str, str]
+    table: str
+
+
+def run_benchmark(cfg: RunConfig, say: Say = print, retry_failed: bool = False,
+                  after_entry: Callable[[str], None] | None = None) -> LMRun:
+    """Run (or resume) the language-model benchmark."""
+    methods = validate_methods(cfg)
+    bench = prepare_benchmark(cfg, say)
+    run = Run.open("lm", run_name(cfg), cfg.model_dump(), inputs=bench.inputs())
+    say(f"run directory: {run.layout.root}")
+    refs = evaluate_references(run, bench, cfg, say)
+    hook = after_entry or _kill_hook()
+    for method, (spec, params) in methods.items():
+        for seed in cfg.seeds:
+            computed = run_method_entry(run, bench, refs, cfg, method, spec,
+                                        params.model_copy(update={"seed": seed}), retry_failed, say)
+            if computed and hook is not None:
+                hook(entry_name(method, seed))
+    out = write_run_table(run, cfg, methods, refs)
+    if cfg.continual > 1:
+        from unlearnkit.recipes.continual import write_run_curves
+
+        write_run_curves(run, cfg, methods)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The benchmark: data and the two reference models
+
+
+@dataclass
+class LMBench:
+    source: QASource
+    data: str
+    original: str
+    reference: str
+    forget_records: list[dict]
+    retain_records: list[dict]
+    device: torch.device
+    dtype: torch.dtype
+    fingerprints: dict[str, str] = field(default_factory=dict)  # original, reference, data
+
+    def inputs(self) -> dict[str, str]:
+        return {"data": to_home_relative(self.data), "original": to_home_relative(self.original),
+                "reference": to_home_relative(self.reference)}
+
+
+def prepare_benchmark(cfg: RunConfig, say: Say) -> LMBench:
+    """Build or reuse the embedded models (or take the given TOFU paths); load the forget/retain data."""
+    if cfg.benchmark == "embedded":
+        from unlearnkit.models.build import build_models
+
+        build = cfg.build.model_copy(update={"forget_splits": sorted({*cfg.build.forget_splits, cfg.forget})})
+        ms = build_models(build, say=say)
+        data, original, reference = str(ms.data_dir), str(ms.original), str(ms.reference_for(cfg.forget))
+    else:
+        if not (cfg.original and cfg.reference):
+            raise UnlearnkitError("benchmark=tofu needs original=PATH and reference=PATH (θ_o and θ_r for the forget split)")
+        data, original, reference = cfg.data or HUB_NAME, cfg.original, cfg.reference
+    src = QASource(data)
+    forget, retain = src.split(cfg.forget), src.split(RETAIN_OF[cfg.forget])
+    evald = {role: src.split(split) for role, split in eval_sets(cfg.forget).items()}
+    fps = {"original": model_id(original), "reference": model_id(reference),
+           "data": records_hash([forget, retain, evald, src.refusals])}
+    return LMBench(src, data, original, reference, forget, retain, pick_device(), resolve_dtype("auto"), fps)
+
+
+def evaluate_references(run: Run, bench: LMBench, cfg: RunConfig, say: Say) -> dict[str, EvalResult]:
+    """Retrain (θ_r, its own reference) and Original (θ_o vs θ_r)."""
+    ref = _reference_entry(run, bench, cfg, "retrain", bench.reference, None)
+    say("evaluated Retrain (θ_r)")
+    orig = _reference_entry(run, bench, cfg, "original", bench.original, ref)
+    say("evaluated Original (θ_o)")
+    return {"retrain": ref, "original": orig}
+
+
+def _reference_entry(run: Run, bench: LMBench, cfg: RunConfig, name: str, path: str,
+                     ref: EvalResult | None) -> EvalResult:
+    fp = bench.fingerprints["reference" if name == "retrain" else "original"]
+    inputs = {"model": fp, "reference": bench.fingerprints["reference"], "data": bench.fingerprints["data"],
+              "eval": cfg.eval.model_dump(), "engine": ENGINE_VERSION}
+    info = EntryInfo(name=name, hash=content_hash(inputs), method=name, model=fp, inputs=inputs)
+    with run.lock(name):
+        if run.status(info) == "done":
+            return load_eval(run, name)
+        model, tok = load_model(path, device=bench.device, dtype=bench.dtype)
+        res = evaluate(model, tok, bench.source, cfg.eval, model_id=f"{fp}-{str(bench.dtype).split('.')[-1]}")
+        compare_to_reference(res, ref if ref is not None else res)
+        write_eval(run, info, res, provenance(cfg.model_dump(), model=path))
+        return res
+
+
+# ---------------------------------------------------------------------------------------------
+# Methods
+
+
+def validate_methods(cfg: RunConfig) -> dict[str, tuple[Any, Any]]:
+    """Resolve every method and validate its hyperparameters before anything trains."""
+    out = {}
+    unknown = set(cfg.method_params) - set(cfg.methods)
+    if unknown:
+        raise UnlearnkitError(f"method_params has entries for methods not in `methods`: {', '.join(sorted(unknown))}")
+    for m in cfg.methods:
+        spec, retain = resolve(m)
+        if is_post_hoc(spec):
+            if cfg.continual > 1:
+                raise UnlearnkitError(f"{m!r} is post-hoc and cannot run in stages: drop it from methods or use "
+                                      "continual=1")
+            out[m] = (spec, _post_hoc_params(cfg, m, spec, retain))
+            continue
+        out[m] = (spec, make_params(spec, {**cfg.defaults, **cfg.method_params.get(m, {})}, retain))
+    return out
+
+
+def _post_hoc_params(cfg: RunConfig, m: str, spec, retain: str | None):
+    """A post-hoc method's own params (the run's defaults go to its base method, validated here too)."""
+    if retain:
+        raise UnlearnkitError(f"{m!r}: {spec.name} is post-hoc; give the retain term to its base method "
+                              f"(method_params: {{{spec.name}: {{base: ga+{retain}}}}})")
+    params = validate(spec.params, cfg.method_params.get(m, {}), prefix=f"method_params.{m}")
+    base_of(cfg, spec, params)
+    return params
+
+
+def base_of(cfg: RunConfig, spec, params):
+    """(base spec, base params) of a post-hoc method: the run's defaults + its base_params, same seed."""
+    base_spec, base_retain = resolve(params.base)
+    if is_post_hoc(base_spec):
+        raise UnlearnkitError(f"{spec.name}: base {params.base!r} is post-hoc too; the base must be a training "
+                              "method (e.g. ga, npo+kl)")
+    return base_spec, make_params(base_spec, {**cfg.defaults, **params.base_params, "seed": params.seed}, base_retain)
+
+
+def method_entry(bench: LMBench, cfg: RunConfig, method: str, spec, params) -> EntryInfo:
+    """The entry of (method, seed) and the hash of everything that determines its result."""
+    inputs = {"method": method, "params": params.model_dump(), "original": bench.fingerprints["original"],
+              "reference": bench.fingerprints["reference"], "data": bench.fingerprints["data"],
+              "eval": cfg.eval.model_dump(), "continual": cfg.continual, "engine": ENGINE_VERSION}
+    if is_post_hoc(spec):
+        inputs["base_params"] = base_of(cfg, spec, params)[1].model_dump()
+    return EntryInfo(name=entry_name(method, params.seed), hash=content_hash(inputs), method=spec.name,
+                     seed=params.seed, params_hash=content_hash(params.model_dump()), inputs=inputs)
+
+
+def run_method_entry(run: Run, bench: LMBench, refs: dict[str, EvalResult], cfg: RunConfig, method: str, spec,
+                     params, retry_failed: bool, say: Say) -> bool:
+    """Skip, or compute and write, one (method, seed) entry; True when it was computed."""
+    info = method_entry(bench, cfg, method, spec, params)
+    with run.lock(info.name):
+        status = run.status(info)
+        if status == "done":
+            say(f"{info.name}: finished earlier, skipped")
+            return False
+        if status == "failed" and not retry_failed:
+            say(f"{info.name}: failed earlier ({run.failure(info.name)['error']}), skipped (--retry-failed reruns it)")
+            return False
+        if status == "changed":
+            say(f"{info.name}: its inputs changed since it was computed ({run.changed_inputs(info)}), recomputing")
+        compute_method_entry(run, bench, refs, cfg, info, spec, params, say)
+        return True
+
+
+def compute_method_entry(run: Run, bench: LMBench, refs: dict[str, EvalResult], cfg: RunConfig, info: EntryInfo,
+                         spec, params, say: Say) -> None:
+    """θ_u (reused when saved with the same hash) → save → evaluate → compare to θ_r → write."""
+    model, tok, log = _reused_model(run, bench, info, say)
+    if model is None:
+        try:
+            model, tok, log = _make_model(run, bench, refs, cfg, info, spec, params, say)
+        except NonFiniteLossError as e:
+            run.write_log(info.name, {"params": params.model_dump(), "hash": info.hash, "error": str(e)})
+            run.write_failed(info, str(e))
+            say(f"{info.name}: STOPPED — {e}. Log kept in {run.layout.log(info.name)}; continuing with the other "
+                "methods")
+            return
+        fp = save_model_entry(run, info.name, model, tok, cfg.save_models)
+        run.write_log(info.name, {"method": spec.name, "params": params.model_dump(), "hash": info.hash,
+                                  "model_fingerprint": fp, **log})
+        say(f"{info.name}: unlearned in {log['wall_time']:.1f}s ({len(log.get('steps', []))} steps)")
+    mid = model_id(str(run.layout.model(info.name))) if run.layout.model(info.name).is_dir() else None
+    res = evaluate(model, tok, bench.source, cfg.eval, model_id=mid)
+    compare_to_reference(res, refs["retrain"])
+    extra = {}
+    if cfg.continual > 1 and not is_post_hoc(spec):
+        from unlearnkit.recipes.continual import finish_entry
+
+        extra["continual"] = finish_entry(run, bench, refs, cfg, info, res)
+    if "report" in log:
+        extra["post_hoc"] = log["report"]
+    write_eval(run, info.with_model(mid), res, provenance(cfg.model_dump(), seed=params.seed, method=spec.name,
+                                                          params=params.model_dump()),
+               seconds=float(log["wall_time"]), extra=extra)
+    say(f"{info.name}: evaluated (forget ES-exact {res.value('forget.es_exact'):.3f}, MU {res.value('mu'):.3f})")
+
+
+def _reused_model(run: Run, bench: LMBench, info: EntryInfo, say: Say):
+    """A θ_u saved earlier for exactly this entry hash (and intact), or (None, None, None)."""
+    d, log = run.layout.model(info.name), read_json_or_none(run.layout.log(info.name))
+    if not ((d / "config.json").is_file() and isinstance(log, dict) and log.get("hash") == info.hash):
+        return None, None, None
+    if log.get("model_fingerprint") not in (None, model_fingerprint(d)):
+        say(f"{info.name}: the saved θ_u was altered since it was made (fingerprint mismatch); recomputing it")
+        return None, None, None
+    say(f"{info.name}: θ_u found, evaluating")
+    model, tok = load_model(d, device=bench.device)
+    return model, tok, log
+
+
+def _make_model(run: Run, bench: LMBench, refs, cfg: RunConfig, info: EntryInfo, spec, params, say: Say):
+    model, tok = load_model(bench.original, device=bench.device)
+    if is_post_hoc(spec):
+        model, log = _post_hoc_model(run, bench, cfg, info, spec, params, model, tok, say)
+    elif cfg.continual > 1:
+        from unlearnkit.recipes.continual import continual_model
+
+        model, log = continual_model(run, bench, refs, cfg, info, spec, params, model, tok, say)
+    else:
+        say(f"{info.name}: unlearning with {spec.name} ({params.retain or spec.fn.default_retain} retain term)")
+        log = unlearn(model, tok, spec, params, bench.forget_records, bench.retain_records, bench.source.refusals,
+                      desc=info.name).to_dict()
+    return model, tok, log
+
+
+def _post_hoc_model(run: Run, bench: LMBench, cfg: RunConfig, info: EntryInfo, spec, params, original, tok, say: Say):
+    """θ_u from the base method (reusing the run's saved entry when its hash matches), then apply."""
+    base_spec, base_params = base_of(cfg, spec, params)
+    base = method_entry(bench, cfg, params.base, base_spec, base_params)
+    unlearned, _, base_log = _reused_model(run, bench, base, lambda s: None)
+    if unlearned is not None:
+        say(f"{info.name}: reusing θ_u of {base.name}")
+        base_seconds = float(base_log.get("wall_time", 0.0))
+    else:
+        say(f"{info.name}: making θ_u with {params.base}")
+        unlearned, _ = load_model(bench.original, device=bench.device)
+        base_seconds = unlearn(unlearned, tok, base_spec, base_params, bench.forget_records, bench.retain_records,
+                               bench.source.refusals, desc=f"{info.name} base").wall_time
+    reference, _ = load_model(bench.reference, device=bench.device)
+    t0 = time.perf_counter()
+    say(f"{info.name}: applying {spec.name} to θ_u")
+    model, report = spec.fn.apply(PostHocContext(original=original, unlearned=unlearned, tokenizer=tok,
+                                                 source=bench.source, forget=cfg.forget, reference=reference,
+                                                 eval_config=cfg.eval, say=say), params)
+    apply_seconds = time.perf_counter() - t0
+    return model, {"base": params.base, "base_params": base_params.model_dump(), "base_seconds": base_seconds,
+                   "apply_seconds": apply_seconds, "wall_time": base_seconds + apply_seconds, "report": report}
+
+
+# ---------------------------------------------------------------------------------------------
+# The table
+
+
+def write_run_table(run: Run, cfg: RunConfig, methods: dict, refs: dict[str, EvalResult]) -> LMRun:
+    """Rows Original, Retrain, then each method (mean over seeds), failures last; summary.json + table.md."""
+    rows, results, seconds, failures = [row("Original", ["original"], [SECONDS]),
+                                        row("Retrain", ["retrain"], [SECONDS])], {}, {}, {}
+    results.update({"Original": [refs["original"]], "Retrain": [refs["retrain"]]})
+    seconds.update({"Original": None, "Retrain": None})
+    values = {"original": refs["original"].aggregates, "retrain": refs["retrain"].aggregates}
+    for method in methods:
+        names = [entry_name(method, s) for s in cfg.seeds]
+        done = [n for n in names if run.record(n) is not None]
+        if done:
+            rows.append(row(method, done))
+            results[method] = [load_eval(run, n) for n in done]
+            values.update({n: run.record(n).aggregates for n in done})
+            seconds[method] = float(np.mean([values[n][SECONDS]["value"] for n in done]))
+        else:
+            failures[method] = next((f["error"] for n in names if (f := run.failure(n))), "not finished")
+    rows += [failed_row(m, err) for m, err in failures.items()]
+    spec = table_spec(lm_columns(), rows)
+    table = render_tables([spec], values)
+    run.write_summary([spec], table, failures=failures, provenance=provenance(cfg.model_dump()))
+    return LMRun(run, results, seconds, failures, table)
+
+
+def _kill_hook() -> Callable[[str], None] | None:
+    """Testing aid: ``UNLEARNKIT_KILL_AFTER_ENTRY=<entry>`` SIGKILLs the process once that entry is
+    finished, to prove that a run killed mid-way resumes without recomputing or corrupting anything."""
+    import os
+    import signal
+
+    target = os.environ.get("UNLEARNKIT_KILL_AFTER_ENTRY")
+    if not target:
+        return None
+
+    def hook(entry: str) -> None:
+        if entry == target:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook

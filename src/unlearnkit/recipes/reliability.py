@@ -1,0 +1,104 @@
+"""``unlearnkit reliability``: metric reliability under red-team interventions
+(:mod:`unlearnkit.analysis.reliability`).
+
+    build or reuse the models → the pool: a checkpoint after every epoch of every (method, strength)
+    → each pool model measured under every condition (an entry each, resumable)
+    → Pearson correlation per (set, metric, intervention) → table, values, scatter plots
+
+A pool model's entry hash covers its fingerprint and the measurement settings, so changing an
+intervention setting re-measures every model while the pool checkpoints are reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from unlearnkit.analysis.reliability import ReliabilityConfig, correlations, measure_conditions, reliability_table
+from unlearnkit.data.tofu import RETAIN_OF, QASource
+from unlearnkit.errors import UnlearnkitError
+from unlearnkit.io import content_hash
+from unlearnkit.methods.unlearn import make_params, resolve, unlearn
+from unlearnkit.models.build import build_models
+from unlearnkit.models.lm import load_model, model_fingerprint, save_model
+from unlearnkit.results.plots import plot_scatter_grid
+from unlearnkit.results.provenance import provenance
+from unlearnkit.results.store import EntryInfo, Metric, Run
+
+Say = Callable[[str], None]
+_MEASURE_KEYS = ("interventions", "metrics", "relearn", "noise_rate", "max_new_tokens", "seed", "forget")
+
+
+def run_reliability(cfg: ReliabilityConfig, say: Say = print):
+    """Build the pool, measure every (model, condition), write values, PCC table and plots."""
+    n_pool = len(cfg.methods) * len(cfg.strengths) * cfg.epochs + int(cfg.include_original)
+    if n_pool < 3:
+        raise UnlearnkitError(f"the pool would hold {n_pool} models; Pearson correlation needs at least 3 "
+                              "(add methods, strengths or epochs)")
+    methods = {m: resolve(m) for m in cfg.methods}
+    run = Run.open("reliability", cfg.name or f"reliability-{content_hash(cfg.model_dump(exclude={'name'}))}",
+                   cfg.model_dump())
+    say(f"reliability directory: {run.layout.root}")
+    ms = build_models(cfg.build.model_copy(update={"forget_splits": sorted({*cfg.build.forget_splits, cfg.forget})}),
+                      say=say)
+    src = QASource(ms.data_dir)
+    pool = build_pool(run, cfg, methods, ms, src, say)
+    sets = {"forget": src.split(f"{cfg.forget}_perturbed"), "retain": src.split("retain_perturbed")}
+    values = {name: measure_model(run, cfg, name, path, sets, src.split(cfg.forget), say) for name, path in pool}
+    names = [n for n, _ in pool]
+    pcc, scatter = correlations(values, names, cfg.metrics, cfg.interventions)
+    table = reliability_table(pcc, cfg.metrics, cfg.interventions)
+    flat = {f"{role}.{met}@{iv}": Metric(v, len(names), True)
+            for role, per in pcc.items() for met, ivs in per.items() for iv, v in ivs.items()}
+    run.write(EntryInfo(name="pcc", hash=content_hash([values, names]), method="pcc"), flat,
+              provenance=provenance(cfg.model_dump()), extra={"pool": names})
+    run.write_json("values.json", values)
+    run.write_json("pcc.json", {"pcc": pcc, "pool": names, "provenance": provenance(cfg.model_dump())})
+    run.write_summary([], table)
+    for role in ("forget", "retain"):
+        plot_scatter_grid(scatter[role], pcc[role], run.layout.file(f"scatter_{role}.png"),
+                          f"{role} data: metric before (x) vs after (y) each intervention, {len(names)} models")
+    return run, pcc, table, names
+
+
+def build_pool(run: Run, cfg: ReliabilityConfig, methods: dict, ms, src: QASource, say: Say) -> list[tuple[str, str]]:
+    """θ_o (optionally) and a checkpoint after every epoch of every (method, strength)."""
+    pool: list[tuple[str, str]] = [("original", str(ms.original))] if cfg.include_original else []
+    forget_train, retain_train = src.split(cfg.forget), src.split(RETAIN_OF[cfg.forget])
+    for m, (spec, retain_kind) in methods.items():
+        for lr in cfg.strengths:
+            names = [f"{m}-lr{lr:g}-ep{e + 1}" for e in range(cfg.epochs)]
+            paths = [run.layout.model(n) for n in names]
+            key = content_hash({"original": model_fingerprint(ms.original), "method": m, "lr": lr,
+                                "epochs": cfg.epochs, "batch_size": cfg.batch_size, "seed": cfg.seed})
+            log = run.read_log(f"pool-{m}-lr{lr:g}")
+            if not (log and log.get("hash") == key and all((p / "config.json").is_file() for p in paths)):
+                model, tok = load_model(ms.original)
+                params = make_params(spec, {"lr": lr, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
+                                            "seed": cfg.seed}, retain_kind)
+
+                def keep(epoch: int, mdl, _paths=paths, _tok=tok) -> None:
+                    save_model(mdl, _tok, _paths[epoch])
+
+                unlearn(model, tok, spec, params, forget_train, retain_train, src.refusals, desc=f"{m} lr={lr:g}",
+                        on_epoch=keep)
+                run.write_log(f"pool-{m}-lr{lr:g}", {"hash": key, "checkpoints": names})
+                say(f"pool: {m} lr={lr:g} → {cfg.epochs} checkpoints")
+            pool += [(n, str(p)) for n, p in zip(names, paths)]
+    return pool
+
+
+def measure_model(run: Run, cfg: ReliabilityConfig, name: str, path: str, sets: dict, forget_train: list[dict],
+                  say: Say) -> dict:
+    """One pool model under every condition (an entry of the run; resumable)."""
+    inputs = {"model": model_fingerprint(path), **{k: cfg.model_dump()[k] for k in _MEASURE_KEYS}}
+    info = EntryInfo(name=name, hash=content_hash(inputs), method=name.split("-lr")[0], inputs=inputs)
+    with run.lock(name):
+        if run.status(info) == "done":
+            return run.record(name).extra["conditions"]
+        model, tok = load_model(path)
+        conds = measure_conditions(model, tok, sets, forget_train, cfg)
+        flat = {f"{role}.{met}@{c}": Metric(v, len(sets[role]), None)
+                for c, roles in conds.items() for role, mets in roles.items() for met, v in mets.items()}
+        run.write(info, flat, provenance=provenance(cfg.model_dump(), model=path), extra={"conditions": conds})
+        say(f"measured {name}")
+        return conds
