@@ -78,12 +78,26 @@ def test_a_layer_index_that_does_not_exist_is_a_clear_error(pair):
         P.patched_copy(pair[0], pair[1], ["layer.9"])
 
 
+def test_an_unknown_family_s_layer_stack_is_discovered():
+    class Novel(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.config = type("C", (), {"model_type": "novel", "num_hidden_layers": 2})()
+            self.heads = torch.nn.ModuleList([torch.nn.Linear(2, 2), torch.nn.ReLU()])  # mixed types: not a stack
+            self.core = torch.nn.Module()
+            self.core.blocks = torch.nn.ModuleList([torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)])
+
+    lm = locate_layers(Novel())
+    assert lm.path == "core.blocks" and lm.n_layers == 2 and lm.families == "discovered"
+    assert lm.group_of("core.blocks.1.weight") == "layer.1"
+
+
 def test_a_family_whose_layers_cannot_be_located_names_the_supported_families():
     class Mystery(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.config = type("C", (), {"model_type": "mystery", "num_hidden_layers": 2})()
-            self.stack = torch.nn.ModuleList([torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)])
+            self.stack = torch.nn.ModuleList([torch.nn.Linear(2, 2) for _ in range(3)])  # 3 ≠ num_hidden_layers
 
     with pytest.raises(UnlearnkitError) as e:
         locate_layers(Mystery())

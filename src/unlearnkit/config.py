@@ -164,6 +164,12 @@ class BuildConfig(StrictModel):
     """What `unlearnkit models build` builds."""
 
     data: FactsConfig = FactsConfig()
+    pretrained: str | None = Field(
+        None, description="start from this pretrained causal LM (hub name, local directory, GGUF file, or a short name "
+        "such as smollm2-135m) instead of training the tiny Llama from scratch; `model` is then ignored")
+    prompt: str | dict | None = Field(
+        None, description="prompt format the models are built with (a preset: plain, chatml, smollm2, "
+        "openunlearning-llama3; or fields); None = the tokenizer's chat template if it has one")
     model: TinyLlamaConfig = TinyLlamaConfig()
     base: TrainRecipe = TrainRecipe(lr=2e-3, epochs=40, batch_size=16)
     finetune: TrainRecipe = TrainRecipe(lr=2e-3, epochs=20, batch_size=16)

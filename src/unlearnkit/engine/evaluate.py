@@ -28,9 +28,10 @@ from pydantic import Field
 
 from unlearnkit import metrics as M
 from unlearnkit.config import StrictModel
+from unlearnkit.data.prompts import prompt_signature, tokenizer_hash
 from unlearnkit.data.tofu import HOLDOUT_OF, QASource
 from unlearnkit.engine.generate import generate_answers
-from unlearnkit.engine.passes import TokenStats, teacher_forced_pass
+from unlearnkit.engine.passes import TokenStats, model_context, teacher_forced_pass
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import canonical_json, discard, home, lock_path, locked, read_checked, write_checked
 
@@ -90,6 +91,17 @@ def variant_pairs(records: list[dict], variant: str) -> list[tuple[str, str]]:
     raise ValueError(variant)
 
 
+def eval_signature(model, tokenizer, cfg: EvalConfig) -> dict:
+    """Everything besides the weights and the records that decides a pass or a generation: the rendered
+    prompt format and chat template, the tokenizer's content, the dtype, the context length, truncation
+    and the generation settings. Part of every cache key, so none of them can go stale."""
+    param = next(model.parameters(), None)
+    return {"prompt": prompt_signature(tokenizer), "tokenizer": tokenizer_hash(tokenizer),
+            "dtype": str(param.dtype) if param is not None else None, "context": model_context(model),
+            "truncate": cfg.truncate, "generation": {"max_new_tokens": cfg.max_new_tokens, "greedy": True,
+                                                     "batch_size": cfg.generation_batch_size}}
+
+
 def records_hash(records: list[dict]) -> str:
     return hashlib.sha256(canonical_json(records).encode()).hexdigest()[:16]
 
@@ -111,11 +123,12 @@ class PassCache:
     concurrent processes compute it once.
     """
 
-    def __init__(self, model_id: str | None, enabled: bool = True) -> None:
+    def __init__(self, model_id: str | None, enabled: bool = True, signature: dict | None = None) -> None:
         self.dir = home() / "cache" / "eval" / model_id if (model_id and enabled) else None
+        self.signature = signature or {}
 
     def _key(self, *parts: Any) -> str:
-        return hashlib.sha256(canonical_json([ENGINE_VERSION, *parts]).encode()).hexdigest()[:20]
+        return hashlib.sha256(canonical_json([ENGINE_VERSION, self.signature, *parts]).encode()).hexdigest()[:20]
 
     def _cached(self, name: str, compute: Callable[[], Any], dump: Callable[[Any], bytes],
                 parse: Callable[[bytes], Any]) -> Any:
@@ -233,7 +246,7 @@ def evaluate(model, tokenizer, source: QASource, cfg: EvalConfig | None = None, 
     FQ and PrivLeak need the reference model's result: add them with :func:`compare_to_reference`.
     """
     cfg = cfg or EvalConfig()
-    cache = PassCache(model_id, cfg.cache)
+    cache = PassCache(model_id, cfg.cache, eval_signature(model, tokenizer, cfg))
     sets = eval_sets(cfg.forget)
     res = EvalResult(forget=cfg.forget)
     stats: dict[tuple[str, str], TokenStats] = {}
@@ -241,7 +254,7 @@ def evaluate(model, tokenizer, source: QASource, cfg: EvalConfig | None = None, 
     for role, split in sets.items():
         recs = source.split(split, fields=SET_FIELDS[role])
         records[role] = recs
-        rh = records_hash([recs, cfg.truncate])
+        rh = records_hash(recs)
         if progress:
             progress(f"pass {role}")
         for variant, st in cache.role_stats(rh, VARIANTS[role], recs,

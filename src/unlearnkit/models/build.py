@@ -27,6 +27,7 @@ import torch
 from unlearnkit import __version__
 from unlearnkit.config import BuildConfig, TrainRecipe
 from unlearnkit.data import fictitious
+from unlearnkit.data.prompts import prompt_format, resolve_prompt, set_prompt_format
 from unlearnkit.data.tofu import RETAIN_OF, QASource
 from unlearnkit.engine.data import encode_records, make_loader, sft_loss
 from unlearnkit.engine.generate import generate_answers
@@ -49,6 +50,8 @@ from unlearnkit.models.lm import (
     load_tokenizer,
     model_files,
     model_fingerprint,
+    model_id,
+    resolve_source,
     save_model,
 )
 from unlearnkit.models.tokenizer import train_tokenizer
@@ -124,7 +127,34 @@ def build_models(cfg: BuildConfig | None = None, force: bool = False,
     say(f"{'data':<22} ready    {data_dir}")
     src = QASource(data_dir)
     utility = [r for s in UTILITY_SPLITS for r in src.split(s)]
+    start = _pretrained_start(cfg, say) if cfg.pretrained else _tiny_start(cfg, src, force, say)
 
+    def make_base(d: Path) -> dict:
+        model = start.new_model()
+        log = _sft(model, start.tokenizer, utility, cfg.base, "base")
+        save_model(model, start.tokenizer, d)
+        return {"role": "base", "trained_on": list(UTILITY_SPLITS), "train": _log_summary(log),
+                "report": {"utility_exact_match": exact_match_rate(model, start.tokenizer, utility)}}
+
+    base_dir = _cached("base", start.base_key, make_base, force, say)
+    tune = _Finetune(cfg, src, utility, base_dir, start, force, say)
+    original = tune("full", "original", {"full": "full", **{f: f for f in cfg.forget_splits}})
+    refs = {f: tune(RETAIN_OF[f], "reference", {RETAIN_OF[f]: RETAIN_OF[f], f: f}) for f in cfg.forget_splits}
+    return ModelSet(data_dir=data_dir, tokenizer=start.tokenizer_dir, base=base_dir, original=original, references=refs)
+
+
+@dataclass
+class _Start:
+    """Where the base stage starts: the tokenizer and a fresh (tiny) or pretrained model."""
+
+    tokenizer_dir: Path
+    tokenizer: object
+    base_key: dict
+    new_model: Callable[[], torch.nn.Module]
+
+
+def _tiny_start(cfg: BuildConfig, src: QASource, force: bool, say) -> _Start:
+    """A byte-level BPE tokenizer trained on the benchmark's text and a randomly initialised tiny Llama."""
     tok_key = {"data": fictitious.data_hash(cfg.data), "vocab_size": cfg.model.vocab_size}
 
     def make_tok(d: Path) -> dict:
@@ -139,37 +169,54 @@ def build_models(cfg: BuildConfig | None = None, force: bool = False,
 
     tok_dir = _cached("tokenizer", tok_key, make_tok, force, say)
     tokenizer = load_tokenizer(tok_dir)
+    fmt = resolve_prompt(cfg.prompt)
+    set_prompt_format(tokenizer, fmt)
+    base_key = {"tokenizer": tok_key, "model": cfg.model.model_dump(), "recipe": cfg.base.model_dump(),
+                **({"prompt": fmt.model_dump()} if fmt else {})}
+    return _Start(tok_dir, tokenizer, base_key, lambda: build_tiny_llama(cfg.model, tokenizer, cfg.base.seed))
 
-    base_key = {"tokenizer": tok_key, "model": cfg.model.model_dump(), "recipe": cfg.base.model_dump()}
 
-    def make_base(d: Path) -> dict:
-        model = build_tiny_llama(cfg.model, tokenizer, cfg.base.seed)
-        log = _sft(model, tokenizer, utility, cfg.base, "base")
-        save_model(model, tokenizer, d)
-        return {"role": "base", "trained_on": list(UTILITY_SPLITS), "train": _log_summary(log),
-                "report": {"utility_exact_match": exact_match_rate(model, tokenizer, utility)}}
+def _pretrained_start(cfg: BuildConfig, say) -> _Start:
+    """The pretrained model (its own tokenizer and chat template) as the starting point of the base stage."""
+    source = resolve_source(cfg.pretrained)
+    _, tokenizer = load_model(source, prompt=cfg.prompt)
+    say(f"{'pretrained':<22} ready    {source}")
+    base_key = {"pretrained": model_id(source), "prompt": prompt_format(tokenizer).model_dump(),
+                "recipe": cfg.base.model_dump(), "data": fictitious.data_hash(cfg.data)}
 
-    base_dir = _cached("base", base_key, make_base, force, say)
+    def new_model() -> torch.nn.Module:
+        torch.manual_seed(cfg.base.seed)
+        return load_model(source, prompt=cfg.prompt)[0]
 
-    def finetune(split: str, role: str, report_splits: dict[str, str]) -> Path:
-        key = {"base": base_key, "split": split, "recipe": cfg.finetune.model_dump(), "replay": cfg.replay_utility}
+    return _Start(Path(source), tokenizer, base_key, new_model)
+
+
+@dataclass
+class _Finetune:
+    """θ_o (on ``full``) or θ_r (on ``retainXX``) from the base, with the same recipe."""
+
+    cfg: BuildConfig
+    src: QASource
+    utility: list[dict]
+    base_dir: Path
+    start: _Start
+    force: bool
+    say: Callable[[str], None]
+
+    def __call__(self, split: str, role: str, report_splits: dict[str, str]) -> Path:
+        cfg, tok = self.cfg, self.start.tokenizer
+        key = {"base": self.start.base_key, "split": split, "recipe": cfg.finetune.model_dump(),
+               "replay": cfg.replay_utility}
 
         def make(d: Path) -> dict:
-            model, _ = load_model(base_dir)
-            records = src.split(split) + (utility if cfg.replay_utility else [])
-            log = _sft(model, tokenizer, records, cfg.finetune, role)
-            save_model(model, tokenizer, d)
-            report = {f"{name}_exact_match": exact_match_rate(model, tokenizer, src.split(s))
+            model, _ = load_model(self.base_dir)
+            records = self.src.split(split) + (self.utility if cfg.replay_utility else [])
+            log = _sft(model, tok, records, cfg.finetune, role)
+            save_model(model, tok, d)
+            report = {f"{name}_exact_match": exact_match_rate(model, tok, self.src.split(s))
                       for name, s in report_splits.items()}
-            report["utility_exact_match"] = exact_match_rate(model, tokenizer, utility)
+            report["utility_exact_match"] = exact_match_rate(model, tok, self.utility)
             return {"role": role, "trained_on": split, "train": _log_summary(log), "report": report}
 
         kind = "original" if role == "original" else f"reference-{split}"
-        return _cached(kind, key, make, force, say)
-
-    original = finetune("full", "original", {"full": "full", **{f: f for f in cfg.forget_splits}})
-    refs = {
-        f: finetune(RETAIN_OF[f], "reference", {RETAIN_OF[f]: RETAIN_OF[f], f: f})
-        for f in cfg.forget_splits
-    }
-    return ModelSet(data_dir=data_dir, tokenizer=tok_dir, base=base_dir, original=original, references=refs)
+        return _cached(kind, key, make, self.force, self.say)

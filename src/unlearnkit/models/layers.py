@@ -1,5 +1,10 @@
 """Where the transformer layers of a causal LM are, and which parameter group a tensor belongs to.
 
+The decoder layer stack is discovered (the list of ``config.num_hidden_layers`` identical blocks),
+not looked up at one fixed attribute path, so RMU's hook, G-effect groups, patching and CRU work on
+every common family (tested: Llama, Qwen2, Qwen3, Gemma2, Gemma3, Mistral, Phi-3, GPT-NeoX,
+OLMo-2, GPT-2).
+
 The analyses of SPEC §4 look at a model by **groups**: the embedding, each transformer layer,
 and the head (everything after the last layer: final norm and an untied output projection).
 
@@ -89,19 +94,23 @@ class LayerMap:
 
 
 def locate_layers(model: torch.nn.Module) -> LayerMap:
-    """Find the transformer-layer list of ``model`` (see :data:`LAYER_PATHS`)."""
+    """Find the decoder layer stack of ``model``: the ``ModuleList`` of ``config.num_hidden_layers``
+    blocks of one type (the known paths of :data:`LAYER_PATHS` first, then any such list — so a new
+    family works without a code change)."""
     want = getattr(getattr(model, "config", None), "num_hidden_layers", None)
-    for path, families in LAYER_PATHS.items():
-        layers = _get(model, path)
-        if isinstance(layers, torch.nn.ModuleList) and len(layers) > 0 and (want is None or len(layers) == want):
+    known = [(path, families, _get(model, path)) for path, families in LAYER_PATHS.items()]
+    found = [(name, "discovered", mod) for name, mod in model.named_modules() if isinstance(mod, torch.nn.ModuleList)]
+    for path, families, layers in [*known, *found]:
+        if (isinstance(layers, torch.nn.ModuleList) and len(layers) > 0 and (want is None or len(layers) == want)
+                and len({type(b) for b in layers}) == 1):
             inp = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
             out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
             tied = inp is not None and out is not None and out.weight is inp.weight
             return LayerMap(path=path, n_layers=len(layers), families=families, tied_embeddings=tied)
     kind = getattr(getattr(model, "config", None), "model_type", type(model).__name__)
     raise UnlearnkitError(
-        f"cannot locate the transformer layers of a {kind!r} model: supported families are "
-        f"{supported_families()} (layer lists at {', '.join(LAYER_PATHS)})"
+        f"cannot locate the transformer layers of a {kind!r} model: no list of {want} identical blocks "
+        f"(supported families: {supported_families()}; layer lists at {', '.join(LAYER_PATHS)})"
     )
 
 

@@ -21,8 +21,10 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from unlearnkit.config import TinyLlamaConfig
+from unlearnkit.data.prompts import prompt_format, resolve_prompt, set_prompt_format, tokenizer_hash
 from unlearnkit.errors import UnlearnkitError
-from unlearnkit.io import atomic_write_json, canonical_json, file_hash, home, read_json_or_none
+from unlearnkit.io import atomic_dir, atomic_write_json, file_hash, home, lock_path, locked, read_json_or_none
+from unlearnkit.models.sources import ALIASES, gguf_digest, resolve_revision
 
 MODEL_META = "unlearnkit_model.json"  # written by save_model beside the weights
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -50,19 +52,14 @@ def build_tiny_llama(cfg: TinyLlamaConfig, tokenizer, seed: int) -> LlamaForCaus
     return model
 
 
-def tokenizer_hash(tokenizer) -> str:
-    """Content hash of a tokenizer's vocabulary and special tokens (not just its size)."""
-    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
-    special = {k: str(v) for k, v in sorted(tokenizer.special_tokens_map.items())}
-    return hashlib.sha256(canonical_json([vocab, special]).encode()).hexdigest()[:16]
-
-
 def save_model(model, tokenizer, path: Path) -> None:
-    """``save_pretrained`` (safetensors) for the model and its tokenizer, plus the tokenizer's hash."""
+    """``save_pretrained`` (safetensors) for the model and its tokenizer, plus the tokenizer's hash and
+    the prompt format the model is used with (restored by :func:`load_model`)."""
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
-    atomic_write_json(path / MODEL_META, {"tokenizer_hash": tokenizer_hash(tokenizer)})
+    atomic_write_json(path / MODEL_META, {"tokenizer_hash": tokenizer_hash(tokenizer),
+                                          "prompt": prompt_format(tokenizer).model_dump()})
 
 
 def is_hub_name(name: str) -> bool:
@@ -110,9 +107,14 @@ def load_tokenizer(name_or_path: str | Path, revision: str | None = None):
 
 
 def load_model(name_or_path: str | Path, device: str | torch.device | None = None, dtype: torch.dtype | None = None,
-               revision: str | None = None, allow_pickle: bool | None = None):
-    """Load (model, tokenizer) from a local directory or a hub name (``org/name``, ``org/name@revision``).
-    Clear errors for a missing path, pickled weights, or a tokenizer that does not belong to the model."""
+               revision: str | None = None, allow_pickle: bool | None = None, prompt=None):
+    """Load (model, tokenizer) from a local directory, a hub name (``org/name``, ``org/name@revision``),
+    a GGUF file or a short name (:data:`unlearnkit.models.sources.ALIASES`, e.g. ``smollm2-135m``).
+
+    The tokenizer carries the prompt format: ``prompt`` (a preset name or :class:`PromptFormat`) if
+    given, else the one saved with the model, else the default. Clear errors for a missing path,
+    pickled weights, or a tokenizer that does not belong to the model."""
+    name_or_path = resolve_source(str(name_or_path))
     name, rev = split_revision(str(name_or_path))
     revision = revision or rev
     allow_pickle = pickle_allowed() if allow_pickle is None else allow_pickle
@@ -131,6 +133,10 @@ def load_model(name_or_path: str | Path, device: str | torch.device | None = Non
         raise UnlearnkitError(f"cannot load model {name!r}: its weights are damaged ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:120]}); rebuild or re-download it") from None
     check_tokenizer(model, tok, name)
+    meta = read_json_or_none(Path(name).expanduser() / MODEL_META) if not is_hub_name(name) else None
+    saved = meta.get("prompt") if isinstance(meta, dict) else None
+    set_prompt_format(tok, resolve_prompt(prompt) or (resolve_prompt(saved) if saved else None))
+    model.unlearnkit_source = f"{name}@{revision}" if revision else name
     if device is not None:
         model.to(device)
     model.eval()
@@ -189,9 +195,15 @@ def model_fingerprint(path: str | Path) -> str:
     return digest
 
 
-def model_id(path: str) -> str:
-    """Cache identity of a model: the content hash of a local directory, the name for a hub model."""
-    return "hub-" + path.replace("/", "--") if is_hub_name(path) else model_fingerprint(path)
+def model_id(path: str, model=None) -> str:
+    """Identity of a model for caches and entry hashes: the content hash of a local directory; for a hub
+    model its name and the revision it resolved to (the commit, when the loaded ``model`` tells it)."""
+    path = resolve_source(str(path))
+    name, rev = split_revision(path)
+    if not is_hub_name(name):
+        return model_fingerprint(name)
+    commit = getattr(getattr(model, "config", None), "_commit_hash", None) if model is not None else None
+    return f"hub-{name.replace('/', '--')}@{commit or resolve_revision(name, rev)}"
 
 
 def resolve_dtype(name: str) -> torch.dtype:
@@ -204,3 +216,55 @@ def resolve_dtype(name: str) -> torch.dtype:
 
 def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# ---------------------------------------------------------------------------------------------
+# Short names and GGUF files (models/sources.py says where they come from)
+
+
+def resolve_source(name: str) -> str:
+    """A short name or a GGUF file → the directory of its converted safetensors copy; anything else unchanged."""
+    if name in ALIASES:
+        return str(converted_gguf(ALIASES[name].path(), name))
+    if name.endswith(".gguf"):
+        p = Path(name).expanduser()
+        if not p.is_file():
+            raise UnlearnkitError(f"GGUF file {name!r} does not exist")
+        return str(converted_gguf(p, p.stem))
+    return name
+
+
+def converted_gguf(gguf: Path, label: str) -> Path:
+    """``$UNLEARNKIT_HOME/models/pretrained-<label>-<hash>``: the GGUF model de-quantised and saved once."""
+    digest = gguf_digest(gguf)
+    final = home() / "models" / f"pretrained-{label}-{digest[:12]}"
+    with locked(lock_path("models", final.name)):
+        if (final / "unlearnkit.json").is_file():
+            return final
+        try:
+            import gguf as _  # noqa: F401 - transformers' GGUF loader needs it
+        except ImportError:
+            raise UnlearnkitError("loading GGUF files needs the `gguf` package: pip install gguf") from None
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = _plain_copy(AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name))
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        with atomic_dir(final) as tmp:
+            save_model(model, tok, tmp)
+            atomic_write_json(tmp / "unlearnkit.json", {"kind": "pretrained", "source": str(gguf), "gguf_sha256": digest,
+                                                        "label": label})
+        return final
+
+
+def _plain_copy(model):
+    """The de-quantised weights in a plain model of the same config (a GGUF-loaded model is flagged as
+    quantised and refuses ``save_pretrained``)."""
+    import copy
+
+    config = copy.deepcopy(model.config)
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    fresh = AutoModelForCausalLM.from_config(config)
+    fresh.load_state_dict(model.state_dict())
+    fresh.generation_config = model.generation_config
+    return fresh

@@ -17,7 +17,7 @@ from unlearnkit.analysis.calibration import CalibrationConfig, calibrate_model
 from unlearnkit.data.tofu import QASource
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import content_hash
-from unlearnkit.models.lm import load_model, pick_device
+from unlearnkit.models.lm import load_model, pick_device, resolve_dtype
 from unlearnkit.recipes.lm import RunConfig
 from unlearnkit.results.eval import load_eval, write_eval
 from unlearnkit.results.layout import entry_name
@@ -52,7 +52,8 @@ def calibrate_run(parent: Run, cfg: CalibrationConfig, say: Say = print) -> Cali
         if child.status(info) != "done":
             write_eval(child, info, refs[name], parent.record(name).provenance)
     target = cfg.tau * refs["original"].value(cfg.metric)
-    model, tok = load_model(inputs["original"], device=pick_device())
+    model, tok = load_model(inputs["original"], device=pick_device(), dtype=resolve_dtype(run_cfg.dtype),
+                            prompt=run_cfg.prompt)
     alphas, curves = {}, {}
     for method in run_cfg.methods:
         for seed in run_cfg.seeds:

@@ -13,7 +13,7 @@ from unlearnkit.analysis.continual import continual_unlearn, curves_rows, forget
 from unlearnkit.data.halves import subject_names
 from unlearnkit.engine.evaluate import compare_to_reference, evaluate
 from unlearnkit.io import content_hash
-from unlearnkit.models.lm import load_model, model_id
+from unlearnkit.models.lm import model_id
 from unlearnkit.results.eval import load_eval, save_model_entry, write_eval
 from unlearnkit.results.plots import write_csv
 from unlearnkit.results.store import EntryInfo, Run
@@ -37,7 +37,7 @@ def _resume_point(run: Run, bench, info: EntryInfo, k: int, say):
         st = stage_entry(info, j)
         if run.status(st) == "done" and (run.layout.model(st.name) / "config.json").is_file():
             say(f"{info.name}: resuming continual unlearning after stage {j}")
-            model, tok = load_model(run.layout.model(st.name), device=bench.device)
+            model, tok = bench.load(run.layout.model(st.name), for_eval=False)
             return model, tok, j
     return None, None, 0
 
@@ -61,7 +61,8 @@ def continual_model(run: Run, bench, refs, cfg, info: EntryInfo, spec, params, m
         st = stage_entry(info, j)
         save_model_entry(run, st.name, model, tok, cfg.save_models)
         mid = model_id(str(run.layout.model(st.name))) if cfg.save_models else None
-        res = compare_to_reference(evaluate(model, tok, bench.source, cfg.eval, model_id=mid), refs["retrain"])
+        res = compare_to_reference(evaluate(bench.for_eval(model, copy=True), tok, bench.source, cfg.eval, model_id=mid),
+                                   refs["retrain"])
         write_eval(run, st, res, {"stage": j, "of": k})
         say(f"{info.name}: stage {j}/{k} (forget ES-exact {res.value('forget.es_exact'):.3f}, MU {res.value('mu'):.3f})")
 

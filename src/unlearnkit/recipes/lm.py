@@ -27,6 +27,7 @@ from pydantic import Field, field_validator, model_validator
 
 from unlearnkit.analysis.calibration import CalibrationConfig
 from unlearnkit.config import BuildConfig, Seed, StrictModel, validate
+from unlearnkit.data.prompts import PromptFormat, resolve_prompt
 from unlearnkit.data.tofu import HUB_NAME, RETAIN_OF, QASource
 from unlearnkit.engine.evaluate import (
     ENGINE_VERSION,
@@ -68,6 +69,12 @@ class RunConfig(StrictModel):
                                                      description="per-method overrides, keyed by the name in methods")
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1, max_length=1000)
     eval: EvalConfig = EvalConfig()
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="the ONE precision every model of the comparison is evaluated in (auto: bfloat16 on a "
+        "GPU that has it, else float32); training always keeps float32 weights")
+    prompt: PromptFormat | str | None = Field(
+        None, description="prompt format for every model (a preset: plain, chatml, smollm2, openunlearning-llama3; "
+        "or fields); None = the format saved with the models")
     eval_other_forget: bool = Field(False, description="allow eval.forget to differ from forget (evaluate on a "
                                     "split other than the one unlearned)")
     name: str | None = Field(None, description="run directory name (default: a hash of this config)")
@@ -94,6 +101,14 @@ class RunConfig(StrictModel):
                              "split it unlearns; drop eval.forget, or set eval_other_forget=true to evaluate another "
                              "split on purpose")
         return self
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, v):
+        try:
+            return resolve_prompt(v)
+        except UnlearnkitError as e:
+            raise ValueError(str(e)) from None
 
     @field_validator("name")
     @classmethod
@@ -158,8 +173,26 @@ class LMBench:
     forget_records: list[dict]
     retain_records: list[dict]
     device: torch.device
-    dtype: torch.dtype
+    dtype: torch.dtype  # every evaluation runs in this one precision
+    prompt: PromptFormat | None = None
     fingerprints: dict[str, str] = field(default_factory=dict)  # original, reference, data
+
+    def eval_inputs(self, cfg: RunConfig) -> dict:
+        """What every entry's result depends on besides its model: evaluation settings, dtype, prompt."""
+        return {"eval": cfg.eval.model_dump(), "dtype": str(self.dtype),
+                "prompt": self.prompt.model_dump() if self.prompt else None, "engine": ENGINE_VERSION}
+
+    def load(self, path, for_eval: bool = True):
+        """(model, tokenizer): in the comparison's dtype to evaluate, in float32 to train."""
+        return load_model(path, device=self.device, dtype=self.dtype if for_eval else None, prompt=self.prompt)
+
+    def for_eval(self, model, copy: bool = False):
+        """``model`` in the comparison's dtype (a copy with ``copy``, e.g. mid-run)."""
+        if next(model.parameters()).dtype == self.dtype:
+            return model
+        import copy as _copy
+
+        return (_copy.deepcopy(model) if copy else model).to(self.dtype)
 
     def inputs(self) -> dict[str, str]:
         return {"data": to_home_relative(self.data), "original": to_home_relative(self.original),
@@ -183,7 +216,8 @@ def prepare_benchmark(cfg: RunConfig, say: Say) -> LMBench:
     evald = {role: src.split(split) for role, split in eval_sets(cfg.forget).items()}
     fps = {"original": model_id(original), "reference": model_id(reference),
            "data": records_hash([forget, retain, evald, src.refusals])}
-    return LMBench(src, data, original, reference, forget, retain, pick_device(), resolve_dtype("auto"), fps)
+    return LMBench(src, data, original, reference, forget, retain, pick_device(), resolve_dtype(cfg.dtype), cfg.prompt,
+                   fps)
 
 
 def evaluate_references(run: Run, bench: LMBench, cfg: RunConfig, say: Say) -> dict[str, EvalResult]:
@@ -195,19 +229,23 @@ def evaluate_references(run: Run, bench: LMBench, cfg: RunConfig, say: Say) -> d
     return {"retrain": ref, "original": orig}
 
 
+def run_provenance(cfg: RunConfig, bench: LMBench, **extra) -> dict:
+    return provenance(cfg.model_dump(), dtype=str(bench.dtype), **extra)
+
+
 def _reference_entry(run: Run, bench: LMBench, cfg: RunConfig, name: str, path: str,
                      ref: EvalResult | None) -> EvalResult:
     fp = bench.fingerprints["reference" if name == "retrain" else "original"]
     inputs = {"model": fp, "reference": bench.fingerprints["reference"], "data": bench.fingerprints["data"],
-              "eval": cfg.eval.model_dump(), "engine": ENGINE_VERSION}
+              **bench.eval_inputs(cfg)}
     info = EntryInfo(name=name, hash=content_hash(inputs), method=name, model=fp, inputs=inputs)
     with run.lock(name):
         if run.status(info) == "done":
             return load_eval(run, name)
-        model, tok = load_model(path, device=bench.device, dtype=bench.dtype)
-        res = evaluate(model, tok, bench.source, cfg.eval, model_id=f"{fp}-{str(bench.dtype).split('.')[-1]}")
+        model, tok = bench.load(path)
+        res = evaluate(model, tok, bench.source, cfg.eval, model_id=fp)
         compare_to_reference(res, ref if ref is not None else res)
-        write_eval(run, info, res, provenance(cfg.model_dump(), model=path))
+        write_eval(run, info, res, run_provenance(cfg, bench, model=path))
         return res
 
 
@@ -256,7 +294,7 @@ def method_entry(bench: LMBench, cfg: RunConfig, method: str, spec, params) -> E
     """The entry of (method, seed) and the hash of everything that determines its result."""
     inputs = {"method": method, "params": params.model_dump(), "original": bench.fingerprints["original"],
               "reference": bench.fingerprints["reference"], "data": bench.fingerprints["data"],
-              "eval": cfg.eval.model_dump(), "continual": cfg.continual, "engine": ENGINE_VERSION}
+              "continual": cfg.continual, **bench.eval_inputs(cfg)}
     if is_post_hoc(spec):
         inputs["base_params"] = base_of(cfg, spec, params)[1].model_dump()
     return EntryInfo(name=entry_name(method, params.seed), hash=content_hash(inputs), method=spec.name,
@@ -299,7 +337,7 @@ def compute_method_entry(run: Run, bench: LMBench, refs: dict[str, EvalResult], 
                                   "model_fingerprint": fp, **log})
         say(f"{info.name}: unlearned in {log['wall_time']:.1f}s ({len(log.get('steps', []))} steps)")
     mid = model_id(str(run.layout.model(info.name))) if run.layout.model(info.name).is_dir() else None
-    res = evaluate(model, tok, bench.source, cfg.eval, model_id=mid)
+    res = evaluate(bench.for_eval(model), tok, bench.source, cfg.eval, model_id=mid)
     compare_to_reference(res, refs["retrain"])
     extra = {}
     if cfg.continual > 1 and not is_post_hoc(spec):
@@ -308,8 +346,8 @@ def compute_method_entry(run: Run, bench: LMBench, refs: dict[str, EvalResult], 
         extra["continual"] = finish_entry(run, bench, refs, cfg, info, res)
     if "report" in log:
         extra["post_hoc"] = log["report"]
-    write_eval(run, info.with_model(mid), res, provenance(cfg.model_dump(), seed=params.seed, method=spec.name,
-                                                          params=params.model_dump()),
+    write_eval(run, info.with_model(mid), res, run_provenance(cfg, bench, seed=params.seed, method=spec.name,
+                                                              params=params.model_dump()),
                seconds=float(log["wall_time"]), extra=extra)
     say(f"{info.name}: evaluated (forget ES-exact {res.value('forget.es_exact'):.3f}, MU {res.value('mu'):.3f})")
 
@@ -323,12 +361,12 @@ def _reused_model(run: Run, bench: LMBench, info: EntryInfo, say: Say):
         say(f"{info.name}: the saved θ_u was altered since it was made (fingerprint mismatch); recomputing it")
         return None, None, None
     say(f"{info.name}: θ_u found, evaluating")
-    model, tok = load_model(d, device=bench.device)
+    model, tok = bench.load(d)
     return model, tok, log
 
 
 def _make_model(run: Run, bench: LMBench, refs, cfg: RunConfig, info: EntryInfo, spec, params, say: Say):
-    model, tok = load_model(bench.original, device=bench.device)
+    model, tok = bench.load(bench.original, for_eval=False)
     if is_post_hoc(spec):
         model, log = _post_hoc_model(run, bench, cfg, info, spec, params, model, tok, say)
     elif cfg.continual > 1:
@@ -352,10 +390,11 @@ def _post_hoc_model(run: Run, bench: LMBench, cfg: RunConfig, info: EntryInfo, s
         base_seconds = float(base_log.get("wall_time", 0.0))
     else:
         say(f"{info.name}: making θ_u with {params.base}")
-        unlearned, _ = load_model(bench.original, device=bench.device)
+        unlearned, _ = bench.load(bench.original, for_eval=False)
         base_seconds = unlearn(unlearned, tok, base_spec, base_params, bench.forget_records, bench.retain_records,
                                bench.source.refusals, desc=f"{info.name} base").wall_time
-    reference, _ = load_model(bench.reference, device=bench.device)
+    original, unlearned = bench.for_eval(original, copy=True), bench.for_eval(unlearned)  # CRU compares in it too
+    reference, _ = bench.load(bench.reference)
     t0 = time.perf_counter()
     say(f"{info.name}: applying {spec.name} to θ_u")
     model, report = spec.fn.apply(PostHocContext(original=original, unlearned=unlearned, tokenizer=tok,
