@@ -15,6 +15,7 @@ import torch
 from unlearnkit.data.prompts import IGNORE
 from unlearnkit.methods.llm.base import ForgetInputs
 from unlearnkit.methods.llm.ceu import CEUParams, ceu_forget, skip_first_answer_tokens
+from unlearnkit.methods.llm.pdu import PDUParams, pdu_forget, pdu_on_epoch_end, pdu_retain
 
 from .test_losses_lm import FixedLogits, _batch
 
@@ -70,3 +71,82 @@ def test_skip_first_answer_tokens_per_row():
     mask = torch.tensor([[False, True, True, True], [False, False, True, False]])
     assert skip_first_answer_tokens(mask, 1).tolist() == [[False, False, True, True], [False, False, False, False]]
     assert skip_first_answer_tokens(mask, 0).tolist() == mask.tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# PDU
+
+
+def test_pdu_logit_margin_flattening_on_the_hand_batch():
+    """Position 0: logits constant → (max − mean)² = 0. Position 1: max = ln 2, mean = ln 2 / 3 →
+    (2 ln 2 / 3)² = 4 ln²2 / 9. Per-sequence mean over its 2 answer tokens: 2 ln²2 / 9 ≈ 0.106766.
+    The dual variable λ_0 = 100 is logged."""
+    loss, terms = _run(pdu_forget, PDUParams())
+    assert loss.item() == pytest.approx(2 * LN2**2 / 9, abs=1e-7)
+    assert terms["dual"] == 100.0
+
+
+def test_pdu_averages_per_sequence_then_over_the_batch():
+    """A scores both positions (mean 2 ln²2/9), B only position 1 (mean 4 ln²2/9): PDU = ln²2/3 ≈ 0.160149;
+    a token mean over the three tokens would give 8 ln²2/27 ≈ 0.142355. T = 2 divides the logits: loss / 4."""
+    logits, batch = _batch()
+    logits = logits.expand(2, -1, -1)
+    batch = {**{k: v.expand(2, -1) for k, v in batch.items()}, "labels": torch.tensor([[IGNORE, 1, 2], [IGNORE, IGNORE, 2]])}
+    loss, _ = pdu_forget(ForgetInputs(FixedLogits(logits), batch, PDUParams()))
+    assert loss.item() == pytest.approx(LN2**2 / 3, abs=1e-7)
+    cold, _ = pdu_forget(ForgetInputs(FixedLogits(logits), batch, PDUParams(temperature=2.0)))
+    assert cold.item() == pytest.approx(LN2**2 / 12, abs=1e-7)
+
+
+def test_pdu_dual_term_and_dual_ascent():
+    """Retain batch = the hand batch: NLL = (ln 3 + ln 2)/2 = ln 6 / 2 ≈ 0.895880. λ_0 = 100, ε = 0.3:
+    term = 100·(0.895880 − 0.3) = 59.587973. Ascent (warm-up over): λ_1 = 100 + 5·0.595880 = 102.979399.
+    During warm-up, or in eval mode (probes), λ stays at 100."""
+    logits, batch = _batch()
+    model = FixedLogits(logits)
+    nll = math.log(6) / 2
+    params = PDUParams(dual_warmup_epochs=0)
+    state: dict = {}
+    assert pdu_retain(model, None, batch, params, state).item() == pytest.approx(100 * (nll - 0.3), abs=1e-4)
+    assert state["pdu_dual"] == pytest.approx(100 + 5 * (nll - 0.3), abs=1e-6)
+    warm: dict = {}
+    pdu_retain(model, None, batch, PDUParams(dual_warmup_epochs=1), warm)
+    assert warm["pdu_dual"] == 100.0
+    pdu_on_epoch_end(model, None, 0, params, warm, None)
+    pdu_retain(model, None, batch, PDUParams(dual_warmup_epochs=1), warm)
+    assert warm["pdu_dual"] == pytest.approx(100 + 5 * (nll - 0.3), abs=1e-6)
+    probe: dict = {}
+    pdu_retain(model.eval(), None, batch, params, probe)
+    assert probe["pdu_dual"] == 100.0
+
+
+def test_pdu_dual_variable_stays_non_negative():
+    """λ = 1, ε = 3, η = 5: λ + 5·(0.895880 − 3) < 0 → λ = 0, and the dual term is then 0."""
+    logits, batch = _batch()
+    model = FixedLogits(logits)
+    params = PDUParams(dual_init=1.0, retain_loss_eps=3.0, dual_warmup_epochs=0)
+    state: dict = {}
+    pdu_retain(model, None, batch, params, state)
+    assert state["pdu_dual"] == 0.0
+    assert pdu_retain(model, None, batch, params, state).item() == 0.0
+
+
+def test_pdu_logs_its_dual_variable_at_every_step(tiny_models):
+    """In a real run, λ_{t+1} = max(0, λ_t + η·(NLL_t − ε)) with NLL_t − ε = retain_t / λ_t from the step log."""
+    from unlearnkit.data.tofu import QASource
+    from unlearnkit.engine.unlearn import make_params, resolve, unlearn
+    from unlearnkit.models.lm import load_model
+
+    src = QASource(tiny_models.data_dir)
+    model, tok = load_model(tiny_models.original)
+    spec, retain = resolve("pdu")
+    params = make_params(spec, {"lr": 1e-3, "batch_size": 4, "max_steps": 4, "dual_warmup_epochs": 0,
+                                "dual_init": 2.0, "retain_loss_eps": 0.0, "dual_step_size": 0.5}, retain)
+    log = unlearn(model, tok, spec, params, src.split("forget10"), src.split("retain90"))
+    duals = [s["dual"] for s in log.steps]
+    assert len(duals) == 4 and duals[0] == 2.0
+    for before, after, step in zip(duals, duals[1:], log.steps, strict=False):
+        assert after == pytest.approx(max(0.0, before + 0.5 * step["retain"] / before), rel=1e-5)
+    assert all("dual" not in s for s in unlearn(load_model(tiny_models.original)[0], tok, spec,
+                                                make_params(spec, {"max_steps": 1}, "nll"), src.split("forget10"),
+                                                src.split("retain90")).steps)
