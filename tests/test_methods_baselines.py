@@ -15,6 +15,7 @@ import torch
 from unlearnkit.data.prompts import IGNORE
 from unlearnkit.methods.llm.base import ForgetInputs
 from unlearnkit.methods.llm.ceu import CEUParams, ceu_forget, skip_first_answer_tokens
+from unlearnkit.methods.llm.flat import DIVERGENCES, FLATParams, flat_forget
 from unlearnkit.methods.llm.pdu import PDUParams, pdu_forget, pdu_on_epoch_end, pdu_retain
 
 from .test_losses_lm import FixedLogits, _batch
@@ -150,3 +151,49 @@ def test_pdu_logs_its_dual_variable_at_every_step(tiny_models):
     assert all("dual" not in s for s in unlearn(load_model(tiny_models.original)[0], tok, spec,
                                                 make_params(spec, {"max_steps": 1}, "nll"), src.split("forget10"),
                                                 src.split("retain90")).steps)
+
+
+# ---------------------------------------------------------------------------------------------
+# FLAT
+
+
+def _flat_batch():
+    """Forget answer [·, 1, 2]: p = [1/3, 1/2] → P_f = 5/12. Template (refusal) [·, 2, 1]: position 0
+    predicts 2 (p = 1/3), position 1 predicts 1 (p = 1/4) → P_e = 7/24."""
+    logits, batch = _batch()
+    return logits, {**batch, "refusal": {**batch, "labels": torch.tensor([[IGNORE, 2, 1]])}}
+
+
+@pytest.mark.parametrize("div,expected", [
+    ("tv", -math.tanh(7 / 24) / 2 + math.tanh(5 / 12) / 2),   # ≈ 0.055225
+    ("kl", -7 / 24 + math.exp(5 / 12 - 1)),                   # ≈ 0.266368
+    ("reverse_kl", math.exp(-7 / 24) + 5 / 12 - 1),           # ≈ 0.163684
+    ("pearson", -7 / 24 + 5 / 12 + (5 / 12) ** 2 / 4),        # ≈ 0.168403
+    ("js", -(LN2 - math.log1p(math.exp(-7 / 24))) + 5 / 12 + math.log1p(math.exp(-5 / 12)) - LN2),
+])
+def test_flat_golden_values(div, expected):
+    """L = −g*(P_e) + f*(g*(P_f)) with P_e = 7/24, P_f = 5/12 (see _flat_batch); the logged probabilities
+    are P_f and P_e."""
+    logits, batch = _flat_batch()
+    loss, terms = flat_forget(ForgetInputs(FixedLogits(logits), batch, FLATParams(divergence=div)))
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+    assert terms["forget_prob"] == pytest.approx(5 / 12, abs=1e-6)
+    assert terms["template_prob"] == pytest.approx(7 / 24, abs=1e-6)
+
+
+@pytest.mark.parametrize("div", sorted(DIVERGENCES))
+def test_every_flat_divergence_learns_the_template_and_unlearns_the_forget_answer(div):
+    """∂L/∂P_e < 0 and ∂L/∂P_f > 0 on all of (0, 1]: descending L raises P_e and lowers P_f."""
+    v = torch.linspace(0.01, 1.0, 50, requires_grad=True)
+    w = torch.linspace(0.01, 1.0, 50, requires_grad=True)
+    g, conj = DIVERGENCES[div]
+    (-g(v) + conj(w)).sum().backward()
+    assert (v.grad < 0).all() and (w.grad > 0).all()
+
+
+def test_flat_is_the_default_tv_and_needs_no_reference_nor_retain_data():
+    from unlearnkit.engine.unlearn import make_params, needs_reference, resolve
+
+    spec, retain = resolve("flat")
+    params = make_params(spec, {}, retain)
+    assert params.divergence == "tv" and spec.fn.default_retain == "none" and not needs_reference(spec, params)
