@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from unlearnkit.data.prompts import IGNORE
+from unlearnkit.methods.llm.altpo import AltPOParams, altpo_forget, altpo_loss, altpo_setup, generation_prompts
 from unlearnkit.methods.llm.base import ForgetInputs
 from unlearnkit.methods.llm.ceu import CEUParams, ceu_forget, skip_first_answer_tokens
 from unlearnkit.methods.llm.flat import DIVERGENCES, FLATParams, flat_forget
@@ -197,3 +198,89 @@ def test_flat_is_the_default_tv_and_needs_no_reference_nor_retain_data():
     spec, retain = resolve("flat")
     params = make_params(spec, {}, retain)
     assert params.divergence == "tv" and spec.fn.default_retain == "none" and not needs_reference(spec, params)
+
+
+# ---------------------------------------------------------------------------------------------
+# AltPO
+
+
+def test_altpo_with_one_alternate_is_dpo_with_that_alternate_chosen():
+    """One forget item, one alternate with labels [·, 2, 1] (log π = −ln 3 − ln 4 = −ln 12), true answer
+    log π = −ln 6, θ_ref uniform (−2 ln 3 each): margin = (−ln 12 + 2 ln 3) − (−ln 6 + 2 ln 3) = −ln 2;
+    AltPO = −(2/β)·log σ(−β ln 2) = 20·ln(1 + 2^0.1) ≈ 14.568100 (β = 0.1), the DPO golden value."""
+    logits, batch = _batch()
+    state = {"altpo_prompts": [[0]], "altpo_alternates": [[[2, 1]]], "altpo_pad_id": 0, "altpo_same": 0.0}
+    loss, terms = _run(altpo_forget, AltPOParams(beta=0.1), batch={**batch, "index": torch.tensor([0])},
+                       reference=torch.zeros_like(logits), state=state)
+    assert loss.item() == pytest.approx(20 * math.log1p(2 ** 0.1), abs=1e-5)
+    assert terms["chosen_log_ratio"] == pytest.approx(-math.log(12) + 2 * LN3, abs=1e-6)
+    assert terms["rejected_log_ratio"] == pytest.approx(-math.log(6) + 2 * LN3, abs=1e-6)
+
+
+def test_altpo_averages_over_each_items_alternates_then_over_items():
+    """β = 1, references 0, rejected 0: margins = chosen = [0, 1] (item 0) and [2] (item 1).
+    Item 0: (2 ln 2 + 2 ln(1 + e^−1))/2; item 1: 2 ln(1 + e^−2); AltPO = their mean ≈ 0.821685
+    (a mean over the three pairs would weigh item 0 twice)."""
+    chosen, zeros3, zeros2 = torch.tensor([0.0, 1.0, 2.0]), torch.zeros(3), torch.zeros(2)
+    loss = altpo_loss(chosen, zeros3, zeros2, zeros2, torch.tensor([0, 0, 1]), beta=1.0)
+    item0 = (2 * LN2 + 2 * math.log1p(math.exp(-1))) / 2
+    item1 = 2 * math.log1p(math.exp(-2))
+    assert loss.item() == pytest.approx((item0 + item1) / 2, abs=1e-6)
+
+
+def test_altpo_alternates_from_the_data(tiny_models):
+    from unlearnkit.data.prompts import encode_answer
+    from unlearnkit.errors import UnlearnkitError
+    from unlearnkit.models.lm import load_tokenizer
+
+    tok = load_tokenizer(tiny_models.original)
+    recs = [{"question": "Q1?", "answer": "A one.", "alternates": ["B one.", "C one."]},
+            {"question": "Q2?", "answer": "A two.", "alternate": "A two."}]
+    state: dict = {}
+    altpo_setup(None, tok, AltPOParams(), state, recs)  # no model needed: nothing is generated
+    assert state["altpo_alternates"] == [[encode_answer(tok, "B one."), encode_answer(tok, "C one.")],
+                                         [encode_answer(tok, "A two.")]]
+    assert state["altpo_same"] == pytest.approx(1 / 3)
+    with pytest.raises(UnlearnkitError, match="some forget records carry 'alternates'"):
+        altpo_setup(None, tok, AltPOParams(), {}, [recs[0], {"question": "Q3?", "answer": "x"}])
+
+
+def test_altpo_generates_once_then_reads_the_cache(tiny_models, monkeypatch):
+    """Alternates are sampled once from θ_o (N per question, own seeded RNG: the training RNG is untouched);
+    a second setup reads them from $UNLEARNKIT_HOME/cache/altpo, a damaged cache file is regenerated."""
+    import unlearnkit.methods.llm.altpo as A
+    from unlearnkit.data.tofu import QASource
+    from unlearnkit.io import home
+    from unlearnkit.models.lm import load_model
+
+    model, tok = load_model(tiny_models.original)
+    records = QASource(tiny_models.data_dir).split("forget10")[:3]
+    params = AltPOParams(n_alternates=2, alternate_max_new_tokens=6, seed=11)
+    calls = []
+    real = A.sample_alternates
+    monkeypatch.setattr(A, "sample_alternates", lambda *a, **k: calls.append(1) or real(*a, **k))
+    torch.manual_seed(0)
+    rng = torch.get_rng_state()
+    first: dict = {}
+    altpo_setup(model, tok, params, first, records)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert len(calls) == 1 and [len(a) for a in first["altpo_alternates"]] == [2, 2, 2]
+    assert all(1 <= len(a) <= 6 for per in first["altpo_alternates"] for a in per)
+    second: dict = {}
+    altpo_setup(model, tok, params, second, records)
+    assert len(calls) == 1 and second["altpo_alternates"] == first["altpo_alternates"]
+    for f in (home() / "cache" / "altpo").glob("*.json"):
+        f.write_text("{not json")
+    third: dict = {}
+    altpo_setup(model, tok, params, third, records)
+    assert len(calls) == 2 and third["altpo_alternates"] == first["altpo_alternates"]  # same seed, same samples
+
+
+def test_altpo_prompt_template_errors_name_the_fields(tiny_models):
+    from unlearnkit.errors import UnlearnkitError
+    from unlearnkit.models.lm import load_tokenizer
+
+    tok = load_tokenizer(tiny_models.original)
+    with pytest.raises(UnlearnkitError, match=r"use only the fields \{question\} and \{answer\}"):
+        generation_prompts(tok, [{"question": "q", "answer": "a"}], "Q: {question} {wrong}")
+    assert len(generation_prompts(tok, [{"question": "q", "answer": "a"}], "Rewrite {answer} for {question}")) == 1
