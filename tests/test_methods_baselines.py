@@ -284,3 +284,24 @@ def test_altpo_prompt_template_errors_name_the_fields(tiny_models):
     with pytest.raises(UnlearnkitError, match=r"use only the fields \{question\} and \{answer\}"):
         generation_prompts(tok, [{"question": "q", "answer": "a"}], "Q: {question} {wrong}")
     assert len(generation_prompts(tok, [{"question": "q", "answer": "a"}], "Rewrite {answer} for {question}")) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# RT (post-hoc)
+
+
+def test_rt_takes_exactly_k_steps_on_the_retain_split_and_leaves_theta_u_alone(tiny_models):
+    """k = 3 steps of batch 64 over retain90 (90 records → 2 batches per pass): passes repeat until k."""
+    from unlearnkit.data.tofu import QASource
+    from unlearnkit.methods.llm.posthoc import PostHocContext
+    from unlearnkit.methods.llm.rt import RTParams, rt_apply
+    from unlearnkit.models.lm import load_model
+
+    unlearned, tok = load_model(tiny_models.original)
+    before = {n: t.clone() for n, t in unlearned.state_dict().items()}
+    ctx = PostHocContext(original=None, unlearned=unlearned, tokenizer=tok, source=QASource(tiny_models.data_dir),
+                         forget="forget10", reference=None, eval_config=None)
+    model, report = rt_apply(ctx, RTParams(steps=3, batch_size=64, lr=1e-3))
+    assert report["steps"] == 3 and report["retain_split"] == "retain90"
+    assert all(torch.equal(t, before[n]) for n, t in unlearned.state_dict().items())
+    assert any(not torch.equal(t, before[n]) for n, t in model.state_dict().items())
