@@ -229,7 +229,7 @@ def test_altpo_averages_over_each_items_alternates_then_over_items():
 
 
 def test_altpo_alternates_from_the_data(tiny_models):
-    from unlearnkit.data.prompts import encode_answer
+    from unlearnkit.data.prompts import encode_pair
     from unlearnkit.errors import UnlearnkitError
     from unlearnkit.models.lm import load_tokenizer
 
@@ -238,8 +238,9 @@ def test_altpo_alternates_from_the_data(tiny_models):
             {"question": "Q2?", "answer": "A two.", "alternate": "A two."}]
     state: dict = {}
     altpo_setup(None, tok, AltPOParams(), state, recs)  # no model needed: nothing is generated
-    assert state["altpo_alternates"] == [[encode_answer(tok, "B one."), encode_answer(tok, "C one.")],
-                                         [encode_answer(tok, "A two.")]]
+    assert state["altpo_alternates"] == [[encode_pair(tok, "Q1?", "B one.").answer_ids,
+                                          encode_pair(tok, "Q1?", "C one.").answer_ids],
+                                         [encode_pair(tok, "Q2?", "A two.").answer_ids]]
     assert state["altpo_same"] == pytest.approx(1 / 3)
     with pytest.raises(UnlearnkitError, match="some forget records carry 'alternates'"):
         altpo_setup(None, tok, AltPOParams(), {}, [recs[0], {"question": "Q3?", "answer": "x"}])

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from unlearnkit.data.prompts import Encoded, collate, encode_answer, encode_prompt
+from unlearnkit.data.prompts import Encoded, collate, encode_pair, encode_prompt
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.methods import MethodSpec, register
 from unlearnkit.methods.llm.base import (
@@ -121,9 +121,10 @@ def cached_alternates(model, tokenizer, params, prompts: list[list[int]], max_ne
 def altpo_setup(model, tokenizer, params, state, forget_records) -> None:
     """Alternates per forget item, as answer token ids, into ``state`` (from the data or θ_o)."""
     given = data_alternates(forget_records)
-    answers = [encode_answer(tokenizer, r["answer"]) for r in forget_records]
-    if given is not None:
-        alts = [[encode_answer(tokenizer, a) for a in per] for per in given]
+    answers = [encode_pair(tokenizer, r["question"], r["answer"]).answer_ids for r in forget_records]
+    if given is not None:  # answers encoded as answers to their own question (what a chat template needs)
+        alts = [[encode_pair(tokenizer, r["question"], a).answer_ids for a in per]
+                for r, per in zip(forget_records, given, strict=True)]
     else:
         prompts = generation_prompts(tokenizer, forget_records, params.alternate_prompt)
         max_new = params.alternate_max_new_tokens or max(len(a) for a in answers)
