@@ -1,8 +1,11 @@
 """Measurements behind docs/methods.md for the language-model method zoo (not tests).
 
-    python benchmarks/method_zoo.py cost  [--repeats 3]
-        seconds per optimiser step of every registered LM method, relative to GA
-        (embedded benchmark, forget10/retain90, lr 2e-4, batch 8, 5 epochs, default retain terms).
+    python benchmarks/method_zoo.py cost  [--repeats 3] [--methods ga flat rt …]
+        seconds per optimiser step of every registered LM method (or of --methods), relative to GA
+        (embedded benchmark, forget10/retain90, lr 2e-4, batch 8, 5 epochs, default retain terms);
+        setup_s is the time spent outside the training loop (e.g. AltPO's one-off generation of
+        alternates). A step-based post-hoc method (RT) is timed on its own steps, applied to GA's
+        θ_u; CRU is not step-based and is skipped.
     python benchmarks/method_zoo.py sweep --methods ga npo wga tnpo --lrs 3e-5 6e-5 8e-5 1e-4 1.3e-4
         forget ES-exact, retain ES-exact and MU per (method, learning rate): compare methods at
         matched forget ES-exact instead of at one shared learning rate.
@@ -52,20 +55,53 @@ def run_method(src, original, name: str, over: dict):
     return model, tok, log
 
 
+def post_hoc_step_seconds(src, original, name: str) -> float | None:
+    """Seconds per optimiser step of a step-based post-hoc method (its report has steps and wall_time),
+    applied to GA's θ_u with its default params; None for a method that is not step-based."""
+    from unlearnkit.methods import get_method
+    from unlearnkit.methods.llm.posthoc import PostHocContext
+
+    if name == "cru":
+        return None
+    spec = get_method(name, "llm")
+    unlearned, tok, _ = run_method(src, original, "ga", {})
+    ctx = PostHocContext(original=None, unlearned=unlearned, tokenizer=tok, source=src, forget="forget10",
+                         reference=None, eval_config=None)
+    _, report = spec.fn.apply(ctx, spec.params())
+    return report["wall_time"] / report["steps"]
+
+
 def cost(args) -> None:
-    from unlearnkit.methods import methods_for
+    import time
+
+    from unlearnkit.methods import get_method, methods_for
+    from unlearnkit.methods.llm.posthoc import is_post_hoc
 
     src, original = setup()
-    names = ["ga"] + [s.name for s in methods_for("llm") if s.name != "ga"]
+    names = ["ga"] + [n for n in (args.methods or [s.name for s in methods_for("llm")]) if n != "ga"]
     per: dict[str, list[float]] = {}
+    setup_s: dict[str, list[float]] = {}
     for _ in range(args.repeats):
         for n in names:
+            if is_post_hoc(get_method(n, "llm")):
+                sec = post_hoc_step_seconds(src, original, n)
+                if sec is not None:
+                    per.setdefault(n, []).append(sec)
+                continue
+            t0 = time.perf_counter()
             _, _, log = run_method(src, original, n, {})
+            setup_s.setdefault(n, []).append(time.perf_counter() - t0 - log.wall_time)
             per.setdefault(n, []).append(log.wall_time / len(log.steps))
     ga = statistics.median(per["ga"])
     for n in names:
+        if n not in per:
+            print(json.dumps({"method": n, "note": "not step-based: no cost per step"}), flush=True)
+            continue
         m = statistics.median(per[n])
-        print(json.dumps({"method": n, "s_per_step": round(m, 4), "x_ga": round(m / ga, 2)}), flush=True)
+        row = {"method": n, "s_per_step": round(m, 4), "x_ga": round(m / ga, 2)}
+        if n in setup_s:
+            row["setup_s"] = [round(x, 2) for x in setup_s[n]]
+        print(json.dumps(row), flush=True)
 
 
 def sweep(args) -> None:
@@ -148,6 +184,7 @@ def main() -> None:
     sub = p.add_subparsers(dest="what", required=True)
     c = sub.add_parser("cost")
     c.add_argument("--repeats", type=int, default=3)
+    c.add_argument("--methods", nargs="+", default=None, help="methods to time (default: every LM method); GA always")
     s = sub.add_parser("sweep")
     s.add_argument("--methods", nargs="+", default=["ga", "npo", "wga", "tnpo", "wtnpo", "satimp"])
     s.add_argument("--lrs", nargs="+", type=float, default=[3e-5, 6e-5, 8e-5, 1e-4, 1.3e-4, 2e-4])

@@ -397,7 +397,7 @@ REFERENCE_METHODS = [s.name for s in methods_for("llm") if needs_reference(s, ma
 
 
 def test_reference_methods_are_the_expected_ones():
-    assert set(REFERENCE_METHODS) == {"kl", "npo", "dpo", "tnpo", "wtnpo", "undial", "rmu"}
+    assert set(REFERENCE_METHODS) == {"kl", "npo", "dpo", "tnpo", "wtnpo", "undial", "rmu", "altpo"}
 
 
 @pytest.mark.parametrize("name", REFERENCE_METHODS)
