@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from unlearnkit.config import load_config
-from unlearnkit.engine.unlearn import make_params, resolve
 from unlearnkit.methods.llm.posthoc import is_post_hoc
-from unlearnkit.run import RunConfig, entry_name, validate_methods
+from unlearnkit.methods.unlearn import make_params, resolve
+from unlearnkit.recipes.lm import RunConfig, validate_methods
+from unlearnkit.results.layout import entry_name
 
 PRESET = Path(__file__).resolve().parents[1] / "configs" / "cru_table.yaml"
 NPO_COLUMN = ["npo", "rt@npo", "flat", "tnpo", "wtnpo", "altpo", "cru@npo"]
@@ -47,3 +48,19 @@ def test_kl_rows_weight_the_kl_retain_term_1_10_20_times_on_ga():
         assert spec.name == "ga" and params.retain == "kl" and params.alpha == alpha and params.gamma == 1.0
     assert methods["ga"][1].retain is None and methods["ga"][0].fn.default_retain == "none"
     assert all(methods[m][1].lr == cfg.defaults["lr"] for m in cfg.methods if not is_post_hoc(methods[m][0]))
+
+
+def test_the_preset_prints_the_two_columns_as_two_tables():
+    from unlearnkit.results.tables import render_tables
+
+    cfg, _ = _preset()
+    assert list(cfg.tables) == ["NPO column", "GA column"]
+    assert cfg.tables["NPO column"] == NPO_COLUMN and cfg.tables["GA column"] == GA_COLUMN
+    import pytest
+
+    from unlearnkit.config import validate
+    from unlearnkit.errors import UnlearnkitError
+
+    with pytest.raises(UnlearnkitError, match="tables list methods that are not in"):
+        validate(RunConfig, {"methods": ["ga"], "tables": {"x": ["npo"]}})
+    assert render_tables  # the rendering itself is covered by the run tests

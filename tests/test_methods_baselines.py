@@ -136,7 +136,7 @@ def test_pdu_dual_variable_stays_non_negative():
 def test_pdu_logs_its_dual_variable_at_every_step(tiny_models):
     """In a real run, λ_{t+1} = max(0, λ_t + η·(NLL_t − ε)) with NLL_t − ε = retain_t / λ_t from the step log."""
     from unlearnkit.data.tofu import QASource
-    from unlearnkit.engine.unlearn import make_params, resolve, unlearn
+    from unlearnkit.methods.unlearn import make_params, resolve, unlearn
     from unlearnkit.models.lm import load_model
 
     src = QASource(tiny_models.data_dir)
@@ -193,7 +193,7 @@ def test_every_flat_divergence_learns_the_template_and_unlearns_the_forget_answe
 
 
 def test_flat_is_the_default_tv_and_needs_no_reference_nor_retain_data():
-    from unlearnkit.engine.unlearn import make_params, needs_reference, resolve
+    from unlearnkit.methods.unlearn import make_params, needs_reference, resolve
 
     spec, retain = resolve("flat")
     params = make_params(spec, {}, retain)

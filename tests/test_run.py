@@ -78,6 +78,15 @@ def test_unlearning_lowers_forget_extraction(finished):
     assert finished.results["Retrain"][0].value("fq") == 1.0
 
 
+def test_tables_split_the_rows_into_titled_tables(finished):
+    """The same finished run printed as two tables (each with Original and Retrain): nothing recomputed."""
+    out = run_benchmark(tiny_run(name="e2e", tables={"GA column": ["ga"], "GD column": ["gd"]}), say=lambda s: None)
+    first, second = out.table.split("\n\n")
+    assert first.startswith("GA column\n") and "| ga " in first and "| gd " not in first and "| Original" in first
+    assert second.startswith("GD column\n") and "| gd " in second and "| ga " not in second and "| Retrain" in second
+    assert len(out.run.summary()["tables"]) == 2
+
+
 def test_rerun_skips_finished_entries(finished, monkeypatch):
     import unlearnkit.recipes.lm as L
 

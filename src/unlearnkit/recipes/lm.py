@@ -75,6 +75,9 @@ class RunConfig(StrictModel):
     prompt: PromptFormat | str | None = Field(
         None, description="prompt format for every model (a preset: plain, chatml, smollm2, openunlearning-llama3; "
         "or fields); None = the format saved with the models")
+    tables: dict[str, list[str]] = Field(default_factory=dict, description="print several tables: title → the "
+                                         "methods (names as in `methods`) of that table, each with Original and "
+                                         "Retrain (e.g. the seed's NPO and GA columns); empty = one table")
     eval_other_forget: bool = Field(False, description="allow eval.forget to differ from forget (evaluate on a "
                                     "split other than the one unlearned)")
     name: str | None = Field(None, description="run directory name (default: a hash of this config)")
@@ -100,6 +103,13 @@ class RunConfig(StrictModel):
             raise ValueError(f"eval.forget={self.eval.forget} differs from forget={self.forget}: the run evaluates the "
                              "split it unlearns; drop eval.forget, or set eval_other_forget=true to evaluate another "
                              "split on purpose")
+        return self
+
+    @model_validator(mode="after")
+    def _tables_list_run_methods(self) -> RunConfig:
+        unknown = {m for ms in self.tables.values() for m in ms} - set(self.methods)
+        if unknown:
+            raise ValueError(f"tables list methods that are not in `methods`: {', '.join(sorted(unknown))}")
         return self
 
     @field_validator("prompt")
@@ -410,26 +420,29 @@ def _post_hoc_model(run: Run, bench: LMBench, cfg: RunConfig, info: EntryInfo, s
 
 
 def write_run_table(run: Run, cfg: RunConfig, methods: dict, refs: dict[str, EvalResult]) -> LMRun:
-    """Rows Original, Retrain, then each method (mean over seeds), failures last; summary.json + table.md."""
-    rows, results, seconds, failures = [row("Original", ["original"], [SECONDS]),
-                                        row("Retrain", ["retrain"], [SECONDS])], {}, {}, {}
-    results.update({"Original": [refs["original"]], "Retrain": [refs["retrain"]]})
-    seconds.update({"Original": None, "Retrain": None})
+    """Rows Original, Retrain, then each method (mean over seeds), failures last — one table, or one per
+    group of ``cfg.tables``; summary.json + table.md."""
+    base = [row("Original", ["original"], [SECONDS]), row("Retrain", ["retrain"], [SECONDS])]
+    results = {"Original": [refs["original"]], "Retrain": [refs["retrain"]]}
+    seconds: dict[str, float | None] = {"Original": None, "Retrain": None}
     values = {"original": refs["original"].aggregates, "retrain": refs["retrain"].aggregates}
+    rows, failures = {}, {}
     for method in methods:
         names = [entry_name(method, s) for s in cfg.seeds]
         done = [n for n in names if run.record(n) is not None]
         if done:
-            rows.append(row(method, done))
+            rows[method] = row(method, done)
             results[method] = [load_eval(run, n) for n in done]
             values.update({n: run.record(n).aggregates for n in done})
             seconds[method] = float(np.mean([values[n][SECONDS]["value"] for n in done]))
         else:
             failures[method] = next((f["error"] for n in names if (f := run.failure(n))), "not finished")
-    rows += [failed_row(m, err) for m, err in failures.items()]
-    spec = table_spec(lm_columns(), rows)
-    table = render_tables([spec], values)
-    run.write_summary([spec], table, failures=failures, provenance=provenance(cfg.model_dump()))
+            rows[method] = failed_row(method, failures[method])
+    groups = cfg.tables or {None: list(methods)}
+    specs = [table_spec(lm_columns(), base + [rows[m] for m in ms if m not in failures]
+                        + [rows[m] for m in ms if m in failures], title=title) for title, ms in groups.items()]
+    table = render_tables(specs, values)
+    run.write_summary(specs, table, failures=failures, provenance=provenance(cfg.model_dump()))
     return LMRun(run, results, seconds, failures, table)
 
 
