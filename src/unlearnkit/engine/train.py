@@ -19,6 +19,7 @@ from accelerate import Accelerator
 from accelerate.utils import send_to_device
 from tqdm.auto import tqdm
 
+from unlearnkit.engine.steplog import LogStep, step_logger
 from unlearnkit.errors import NonFiniteLossError
 
 LossFn = Callable[[torch.nn.Module, Any], "tuple[torch.Tensor, dict[str, float]]"]
@@ -77,6 +78,7 @@ def train_loop(
     optimizer_factory: Callable[[list], torch.optim.Optimizer] | None = None,
     after_step: Callable[[], None] | None = None,
     max_steps: int | None = None,
+    log_step: LogStep | None = None,
 ) -> TrainLog:
     """Minimise ``loss_fn`` over ``loader`` for ``epochs`` epochs; returns the step log.
 
@@ -84,6 +86,8 @@ def train_loop(
     optimiser step (e.g. to re-impose a hard constraint on some weights). ``max_steps`` stops
     after that many optimiser steps (early stopping by update count). With ``grad_accum`` > 1 an
     optimiser step (and a learning-rate schedule step) happens every ``grad_accum`` batches.
+    ``log_step(record)`` (and every sink of :mod:`unlearnkit.engine.steplog` active around the call,
+    e.g. an experiment tracker) receives each optimiser step's record as it is logged.
     """
     acc = accelerator or make_accelerator(grad_accum)
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
@@ -93,6 +97,7 @@ def train_loop(
     total = schedule_length(len(loader), grad_accum, epochs, max_steps)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(schedule, total, int(warmup_ratio * total)))
     loop = _Loop(acc, model, opt, sched, loss_fn, params, max_grad_norm, desc, after_step, max_steps)
+    loop.log_step = step_logger(log_step)
     model.train()
     bar = tqdm(total=total, desc=desc, leave=False, disable=None)
     try:
@@ -137,6 +142,7 @@ class _Loop:
     step: int = 0
     log: TrainLog = field(default_factory=TrainLog)
     t0: float = field(default_factory=time.perf_counter)
+    log_step: LogStep | None = None
 
     def done(self) -> bool:
         return self.max_steps is not None and self.step >= self.max_steps
@@ -169,5 +175,7 @@ class _Loop:
                "wall": round(time.perf_counter() - self.t0, 4)}
         rec.update({k: float(v) for k, v in terms.items()})
         self.log.steps.append(rec)
+        if self.log_step is not None:
+            self.log_step(rec)
         bar.set_postfix(loss=f"{rec['loss']:.4f}")
         return self.done()
