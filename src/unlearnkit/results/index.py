@@ -201,8 +201,9 @@ class RunIndex:
         if exact:
             return exact[0]
         hits = [r for r in runs if r.name.startswith(ref)]
-        if len(hits) == 1:
-            return hits[0]
+        top = [r for r in hits if r.parent is None]  # a run's nested runs share its prefix: the run itself wins
+        if len(hits) == 1 or len(top) == 1:
+            return hits[0] if len(hits) == 1 else top[0]
         if not hits:
             known = ", ".join(r.name for r in runs[:8]) or "none yet"
             raise UnlearnkitError(f"no run named {ref!r} (or starting with it) in {home()}: `unlearnkit runs ls` lists "

@@ -13,6 +13,8 @@ else builds paths inside a run directory. A run lives in ``$UNLEARNKIT_HOME/runs
     logs/<entry>.json        training log of the entry
     summary.json, table.md   the run's tables (row → entries, columns → metrics) and their text
     calibration/<setting>/   calibrated entries (a nested run layout: results/<entry>/ …)
+    trackers/                experiment-tracker logs (tracker=tensorboard|wandb|mlflow), one session per entry
+    report.html              the run's self-contained HTML report (`unlearnkit report`, report=true)
     <files>                  run-level artefacts (curves, plots): :meth:`RunLayout.file`
 
 An entry name is a single path component (``ga__s0``, ``all_matched__ft__s1``); run names too
@@ -108,6 +110,14 @@ class RunLayout:
 
     def calibration(self, setting: str) -> RunLayout:
         return RunLayout(self.root / "calibration" / check_run_name(setting, "calibration setting"))
+
+    @property
+    def trackers(self) -> Path:
+        return self.root / "trackers"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
 
     def file(self, name: str) -> Path:
         """A run-level artefact (``continual.json``, ``curves.png`` …)."""

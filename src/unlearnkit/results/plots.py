@@ -44,8 +44,26 @@ def write_csv(path: Path | str, rows: Sequence[dict]) -> Path:
     return Path(path)
 
 
+def svg_data_uri(fig) -> str:
+    """The figure as an SVG ``data:`` URI (text kept as text, reproducible ids), and closed."""
+    import base64
+
+    plt = pyplot()
+    buf = io.BytesIO()
+    try:
+        with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "unlearnkit"}):
+            fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    finally:
+        plt.close(fig)
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 def plot_alpha_curves(curves: dict[str, dict], metric: str, path: Path) -> None:
     """Retain metric and forget ES-exact vs α per method, with each method's target and chosen α."""
+    save_figure(alpha_curves_figure(curves, metric), path, dpi=110)
+
+
+def alpha_curves_figure(curves: dict[str, dict], metric: str):
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for i, (name, c) in enumerate(curves.items()):
@@ -59,7 +77,7 @@ def plot_alpha_curves(curves: dict[str, dict], metric: str, path: Path) -> None:
     axes[0].set(xlabel="α  (0 = θ_o, 1 = θ_u)", ylabel=metric, title="retention along the mix")
     axes[1].set(xlabel="α", ylabel="forget ES-exact", title="unlearning along the mix")
     axes[0].legend(fontsize=8)
-    save_figure(fig, path, dpi=110)
+    return fig
 
 
 def plot_scatter_grid(data: dict[str, dict[str, tuple[list, list]]], pcc: dict, path: Path, title: str) -> None:
