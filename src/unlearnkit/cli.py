@@ -125,6 +125,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say_calibrated(cfg.calibration, calibrate_run(out.run, cfg.calibration, say=_say))
     _say(f"\nresults: {out.run.layout.root}  (table.md, results/<entry>/results.json, logs/, models/; "
          f"`unlearnkit runs show {out.run.name}`)")
+    if cfg.report:
+        _say_report(out.run)
     return 1 if out.failures else 0
 
 
@@ -138,7 +140,24 @@ def cmd_run_vision(args: argparse.Namespace) -> int:
         _say(format_table(["method", "summary", "paper"], [[s.name, s.summary, s.paper] for s in methods_for("vision")]))
         return 0
     cfg = resolve_config(_config_file(args), _overrides(args), _vision_flags(args))
-    run_vision(cfg, say=_say, fresh=args.fresh)
+    run = run_vision(cfg, say=_say, fresh=args.fresh)
+    if cfg.report:
+        _say_report(run)
+    return 0
+
+
+def _say_report(run) -> None:
+    from unlearnkit.recipes.report import report_run
+
+    rep = report_run(run)
+    _say(f"report: {rep.path}  ({rep.size / 1024:.0f} KB, built in {rep.seconds:.1f}s; opens offline in any browser)")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from unlearnkit.recipes.report import report
+
+    rep = report(args.runs, args.output)
+    _say(f"report of {', '.join(rep.runs)}: {rep.path}  ({rep.size / 1024:.0f} KB, built in {rep.seconds:.1f}s)")
     return 0
 
 
@@ -481,6 +500,22 @@ def _add_comparison(sub) -> None:
     sw.set_defaults(func=cmd_sweep)
 
 
+def _add_report(sub) -> None:
+    rp = sub.add_parser(
+        "report", help="a self-contained HTML report of one run, or of several runs side by side",
+        description="Write one HTML file that opens offline (figures inline, no network): the run's tables (click a "
+                    "header to sort; best per column marked), the trade-off plot (forget ES-exact vs MU, raw and "
+                    "calibrated), the run's analysis figures (α-curves, reliability, sweep, G-effect, layers, "
+                    "squeezing, continual, vision Gap and TARF identification), links to per-sample files, "
+                    "provenance. Several runs: one comparison table and overlaid trade-off plots first.",
+        epilog="examples:\n  unlearnkit report lm-forget10-3f2a\n  unlearnkit report RUN_A RUN_B -o compare.html",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    rp.add_argument("runs", nargs="+", metavar="RUN", help="run name, unique name prefix, or run directory")
+    rp.add_argument("-o", "--output", metavar="FILE", help="where to write the HTML (default: <run dir>/report.html "
+                    "for one run; $UNLEARNKIT_HOME/reports/ for several)")
+    rp.set_defaults(func=cmd_report)
+
+
 def _add_runs(sub) -> None:
     rs = sub.add_parser("runs", help="the run index: list, show and compare finished runs")
     rsub = rs.add_subparsers(dest="runs_command", metavar="ACTION")
@@ -569,6 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_comparison(sub)
     _add_analyses(sub)
     _add_runs(sub)
+    _add_report(sub)
     ls = sub.add_parser("ls", help="list registered things")
     ls.add_argument("what", choices=["methods"])
     ls.set_defaults(func=cmd_ls)

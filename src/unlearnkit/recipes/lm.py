@@ -48,6 +48,7 @@ from unlearnkit.results.layout import check_run_name, entry_name
 from unlearnkit.results.provenance import provenance
 from unlearnkit.results.store import EntryInfo, Run
 from unlearnkit.results.tables import SECONDS, failed_row, lm_columns, render_tables, row, table_spec
+from unlearnkit.results.tracking import check_tracker, tracking
 
 ForgetSplit = Literal["forget01", "forget05", "forget10"]
 Say = Callable[[str], None]
@@ -86,6 +87,10 @@ class RunConfig(StrictModel):
     calibration: CalibrationConfig = CalibrationConfig()
     continual: int = Field(1, ge=1, le=1000, description="continual unlearning: split the forget set into this many "
                            "requests (by subject) applied one after another; 1 = a normal run")
+    report: bool = Field(False, description="write the run's self-contained HTML report (report.html) at the end")
+    tracker: Literal["tensorboard", "wandb", "mlflow"] | None = Field(
+        None, description="log every training step (loss terms, learning rate) to this experiment tracker, under "
+        "<run>/trackers/ (wandb: offline)")
 
     @field_validator("methods")
     @classmethod
@@ -132,7 +137,8 @@ class RunConfig(StrictModel):
 
 
 def run_name(cfg: RunConfig) -> str:
-    exclude = {"name", "calibrate", "calibration"} | ({"continual"} if cfg.continual == 1 else set())  # k = 1: normal
+    exclude = {"name", "calibrate", "calibration", "report", "tracker"}  # how to run or show it, not what it is
+    exclude |= {"continual"} if cfg.continual == 1 else set()  # k = 1: the normal run
     return cfg.name or f"lm-{cfg.forget}-{content_hash(cfg.model_dump(exclude=exclude))}"
 
 
@@ -151,6 +157,7 @@ def run_benchmark(cfg: RunConfig, say: Say = print, retry_failed: bool = False,
                   after_entry: Callable[[str], None] | None = None) -> LMRun:
     """Run (or resume) the language-model benchmark."""
     methods = validate_methods(cfg)
+    check_tracker(cfg.tracker)
     bench = prepare_benchmark(cfg, say)
     run = Run.open("lm", run_name(cfg), cfg.model_dump(), inputs=bench.inputs())
     say(f"run directory: {run.layout.root}")
@@ -335,7 +342,8 @@ def compute_method_entry(run: Run, bench: LMBench, refs: dict[str, EvalResult], 
     model, tok, log = _reused_model(run, bench, info, say)
     if model is None:
         try:
-            model, tok, log = _make_model(run, bench, refs, cfg, info, spec, params, say)
+            with tracking(cfg.tracker, run, info.name, {"method": spec.name, **params.model_dump()}):
+                model, tok, log = _make_model(run, bench, refs, cfg, info, spec, params, say)
         except NonFiniteLossError as e:
             run.write_log(info.name, {"params": params.model_dump(), "hash": info.hash, "error": str(e)})
             run.write_failed(info, str(e))

@@ -41,6 +41,7 @@ from unlearnkit.results.layout import entry_name
 from unlearnkit.results.provenance import provenance
 from unlearnkit.results.store import EntryInfo, Metric, Run
 from unlearnkit.results.tables import column, render_tables, row, table_spec
+from unlearnkit.results.tracking import check_tracker, tracking
 
 # Order of the seed's table; methods registered later follow alphabetically.
 METHOD_ORDER = ["retrain", "ft", "rl", "ga", "iu", "bs", "l1_sparse", "salun", "scrub", "tarf"]
@@ -76,6 +77,9 @@ class VisionRunConfig(StrictModel):
     seeds: list[Seed] = Field([0, 1, 2], min_length=1, max_length=1000, description="each seed trains its own θ_o and θ_r")
     cpu_threads: int | None = Field(None, ge=1, le=1024, description="torch threads on a CPU (None = torch's default)")
     eval: VisionEvalConfig = VisionEvalConfig()
+    report: bool = Field(False, description="write the run's self-contained HTML report (report.html) at the end")
+    tracker: Literal["tensorboard", "wandb", "mlflow"] | None = Field(
+        None, description="log every training step of each method to this experiment tracker, under <run>/trackers/")
 
 
 # Dataset presets. The synthetic one is sized for a 2-core CPU (the whole default run in a few
@@ -163,6 +167,7 @@ def run_vision(cfg: VisionRunConfig, say: Say = print, fresh: bool = False) -> R
         torch.set_num_threads(cfg.cpu_threads)
     try:
         t_run = time.perf_counter()
+        check_tracker(cfg.tracker)
         ds, data_key = load_images(cfg.data)
         run = Run.open("vision", run_name(cfg, data_key), cfg.model_dump())
         say(f"vision run: {ds.name} ({len(ds.train_x)} train / {len(ds.test_x)} test images, "
@@ -341,7 +346,8 @@ def _method_metrics(st: VisionSetting, sc: Scenario, seed: int, spec: MethodSpec
     ctx = _context(st.cfg, st.ds, sc, original, seed, make, with_oracle="oracle_retain" in spec.needs)
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    model = spec.fn(ctx, method_params(st.cfg, spec))
+    with tracking(st.cfg.tracker, st.run, st.entry(sc, spec.name, seed).name, method_params(st.cfg, spec).model_dump()):
+        model = spec.fn(ctx, method_params(st.cfg, spec))
     seconds = time.perf_counter() - t0
     metrics, samples = ev(model)
     metrics["TIME"] = round(seconds, 3)
