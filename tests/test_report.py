@@ -227,6 +227,7 @@ def test_a_run_without_results_still_gets_a_page(tmp_path, monkeypatch):
 
 
 def test_lm_run_with_report_and_tensorboard(tiny_models, tmp_path, capsys):
+    pytest.importorskip("tensorboard")
     import yaml
 
     from .test_run import tiny_run
@@ -256,6 +257,7 @@ def test_lm_run_with_report_and_tensorboard(tiny_models, tmp_path, capsys):
 
 
 def test_vision_run_with_report_and_tensorboard(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("tensorboard")
     from .test_vision_run import TINY
 
     monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path))

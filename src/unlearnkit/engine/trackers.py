@@ -120,6 +120,10 @@ class Tracker:
             for t in self._acc.trackers:
                 t.finish()
             self._acc = None
+            if self.kind == "wandb":  # run.finish() returns before W&B's service has written the run: wait for it
+                import wandb
+
+                wandb.teardown()
         for k, v in self._restore.items():
             if k == "mlflow_uri":
                 import mlflow
