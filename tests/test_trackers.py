@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from unlearnkit.engine.steplog import log_metrics, step_sinks
-from unlearnkit.engine.train import train_loop
 from unlearnkit.engine.trackers import Tracker, check_tracker, flat_config
+from unlearnkit.engine.train import train_loop
 from unlearnkit.errors import UnlearnkitError
 
 PARAMS = {"lr": 0.1, "epochs": 2, "nested": {"gamma": 1.0, "list": [1, 2]}, "retain": None}
