@@ -253,6 +253,12 @@ def test_continual_run_writes_stages_and_decline_curves(tiny_models):
         assert run.layout.file(f).is_file()
     log = json.loads(run.layout.log("ga__s0").read_text())
     assert [s["stage"] for s in log["stages"]] == [1, 2]
+    from unlearnkit.recipes.report import report
+
+    from .test_report import Page
+
+    svg = Page(report(["continual2"]).path.read_text(encoding="utf-8")).svg("Continual unlearning")
+    assert "forget ES-exact, requests done ↓" in svg and "ga__s0" in svg
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,6 +305,12 @@ def test_gradient_command_writes_curves_and_plots(capsys, tiny_models, tmp_path)
     for f in ("g_effect.csv", "g_effect.png", "g_effect_groups.png", "g_effect_pointwise.csv", "g_effect_pointwise.png"):
         assert (tmp_path / f).is_file(), f
     assert "e_u (forget term)" in out.out
+    rc, out = _cli(capsys, "report", str(tmp_path))  # an --out directory is a run directory too
+    assert rc == 0, out.err
+    from .test_report import Page
+
+    svg = Page((tmp_path / "report.html").read_text(encoding="utf-8")).svg("G-effect curves")
+    assert "ga (forget term)" in svg and "npo (forget term)" in svg
 
 
 @pytest.mark.parametrize("cmd", ["gradient", "squeeze", "layers"])
@@ -319,6 +331,10 @@ def test_layers_command_with_cru_end_to_end(capsys, tiny_models, tmp_path):
     assert set(doc["cru"]["test"]) == {"original", "unlearned", "cru"}
     for f in ("layers.csv", "layers.png", "cru.csv", "cru.png"):
         assert (tmp_path / f).is_file()
+    rc, out = _cli(capsys, "report", str(tmp_path))
+    assert rc == 0, out.err
+    text = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<b>Layer-wise patching.</b>" in text and "<b>CRU.</b>" in text
 
 
 def test_cru_in_a_run_reuses_the_base_entry_and_reports_its_selection(tiny_models):

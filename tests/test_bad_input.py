@@ -125,6 +125,17 @@ CASES: list[tuple[str, list[str], str]] = [
     ("runs-show-unknown", ["runs", "show", "no-such-run-anywhere"], "no run named"),
     ("runs-compare-one", ["runs", "compare", "half-written"], "at least two"),
     ("runs-no-action", ["runs"], "choose one of"),
+    # --- report
+    ("report-unknown-run", ["report", "no-such-run-anywhere"], "no run named"),
+    ("report-not-a-run-directory", ["report", "SANDBOX/empty"], "not a finished unlearnkit run directory"),
+    ("report-output-is-a-directory", ["report", "half-written", "-o", "SANDBOX/empty"], "is a directory"),
+    ("report-output-directory-missing", ["report", "half-written", "-o", "SANDBOX/nope/r.html"], "does not exist"),
+    ("report-output-under-a-file", ["report", "half-written", "-o", "SANDBOX/binary.yaml/r.html"], "is not a directory"),
+    ("report-empty-output", ["report", "half-written", "-o", ""], "empty path"),
+    ("report-no-run", ["report"], "the following arguments are required: RUN"),
+    ("run-unknown-tracker", ["run", "tracker=comet"], "config key 'tracker'"),
+    ("run-report-not-a-bool", ["run", "report=maybe"], "config key 'report'"),
+    ("vision-unknown-tracker", ["run", "vision", "tracker=neptune"], "tracker"),
     ("data-build-foreign-out", ["data", "build", "--out", "SANDBOX/foreign"], "not an unlearnkit output"),
     ("data-build-too-few-subjects", ["data", "build", "data.n_subjects=5"], "config key 'data.n_subjects'"),
     ("models-build-heads", ["models", "build", "model.hidden_size=30"], "divisible"),
@@ -233,6 +244,6 @@ def test_the_catalogue_is_large_and_covers_every_command():
     top = {a.dest for a in build_parser()._actions}  # noqa: F841 - the parser builds
     covered = {argv[0] for _, argv, _ in CASES}
     for cmd in ("run", "eval", "unlearn", "calibrate", "reliability", "sweep", "gradient", "squeeze", "layers", "runs",
-                "data", "models", "ls"):
+                "data", "models", "ls", "report"):
         assert cmd in covered, cmd
     assert any(argv[:2] == ["run", "vision"] for _, argv, _ in CASES)

@@ -128,6 +128,14 @@ def test_calibrated_run_holds_tau_of_the_original_retain_es(tiny_models, capsys)
     assert main(["calibrate", "--run", "cal", "tau=0.9"]) == 0
     said = capsys.readouterr().out
     assert f"ga__s0: calibrated earlier (α = {a['alpha']:.4f})" in said and "Calibrated (retain.es_exact ≥ 0.9" in said
+    # the report of the calibrated run: raw and calibrated trade-off side by side (α of each method), α-curves
+    from .test_report import Page
+
+    assert main(["report", "cal"]) == 0
+    page = Page(out.run.layout.report.read_text(encoding="utf-8"))
+    svg = page.svg("Trade-off: forgetting vs utility")
+    assert "calibrated (retain.es_exact ≥ 0.9 · θ_o)" in svg and f"ga (α={a['alpha']:.2f})" in svg
+    assert "unlearning along the mix" in page.svg("α-curves of the calibration")
 
 
 # --- reliability ------------------------------------------------------------------------------
@@ -184,6 +192,15 @@ def test_reliability_study_on_a_tiny_pool(tiny_models):
     assert before[0] > 0.9 and len(set(before)) > 2
     assert pcc["forget"]["es"]["quant4"] == pytest.approx(scipy.stats.pearsonr(before, after).statistic, abs=1e-9)
     assert run.record("pcc").value("forget.es@quant4") == pcc["forget"]["es"]["quant4"]
+    from unlearnkit.recipes.report import report
+
+    from .test_report import Page
+
+    page = Page(report(["rel"]).path.read_text(encoding="utf-8"))
+    assert "forget data (5 models)" in page.svg("Metric reliability under red-team interventions")
+    es = next(r for r in page.tables[0][1:] if r[0][0] == "es")
+    assert es[[t for t, _ in page.tables[0][0]].index("quant4 ↑")][0] == f"{pcc['forget']['es']['quant4']:.3f}"
+    assert page.figure("Before vs after, forget data")["src"].startswith("data:image/png;base64,")
 
 
 def test_sweep_on_a_tiny_benchmark(tiny_models):
@@ -196,5 +213,11 @@ def test_sweep_on_a_tiny_benchmark(tiny_models):
     sw = run_sweep(cfg, say=lambda s: None)
     assert "origin" in sw.best and "TS" in sw.best and "ES" in sw.best and "ga@TS=2" in sw.every
     assert sw.run.layout.file("sweep_table.md").is_file()
+    from unlearnkit.recipes.report import report
+
+    from .test_report import Page
+
+    svg = Page(report([sw.run.name]).path.read_text(encoding="utf-8")).svg("Hyperparameter sweep after calibration")
+    assert "TS=2" in svg and "ES=2" in svg and "origin (α=" in svg
     with pytest.raises(UnlearnkitError, match="unknown knob 'momentum'"):
         validate(SweepConfig, {"grids": {"momentum": [0.9]}})

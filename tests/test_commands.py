@@ -40,7 +40,7 @@ def subcommand(snippet: str) -> list[str]:
 def test_the_readme_documents_the_main_commands():
     cmds = {" ".join(subcommand(c)) for c in documented_commands()}
     for required in ("run", "run vision", "eval", "unlearn", "ls methods", "runs ls", "runs show", "runs compare",
-                     "calibrate", "data build", "models build"):
+                     "calibrate", "data build", "models build", "report"):
         assert required in cmds, f"`unlearnkit {required}` is missing from the README's command table"
 
 

@@ -52,6 +52,8 @@ def output_path(out: str) -> Path:
     p = Path(out).expanduser().absolute()
     if p.is_dir():
         raise UnlearnkitError(f"-o {out!r} is a directory: give a file path, e.g. -o {Path(out) / 'report.html'}")
+    if p.parent.exists() and not p.parent.is_dir():
+        raise UnlearnkitError(f"-o {out!r}: {str(p.parent)!r} is not a directory: choose another path")
     if not p.parent.is_dir():
         raise UnlearnkitError(f"-o {out!r}: the directory {str(p.parent)!r} does not exist: create it or choose "
                               "another path")

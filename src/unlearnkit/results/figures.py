@@ -190,8 +190,8 @@ def squeezing_figure(doc: dict):
         for g in _bands(recs[0]) if recs else []:
             if recs[0][g]["tok"] is None:
                 continue
-            v0 = recs[0][g]["tok"]
-            ax.plot([r["step"] for r in recs], [r[g]["tok"] - v0 for r in recs], marker="o", ms=3,
+            v0, pts = recs[0][g]["tok"], [r for r in recs if r[g]["tok"] is not None]
+            ax.plot([r["step"] for r in pts], [r[g]["tok"] - v0 for r in pts], marker="o", ms=3,
                     color=colours.get(g), ls="--" if g in ("target", "paraphrase") else "-",
                     label=f"{g} (n={recs[0][g].get('n')})")
         ax.axhline(0, color="grey", lw=0.8)

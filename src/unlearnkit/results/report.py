@@ -215,15 +215,14 @@ def run_figures(rd: RunData) -> list[Figure]:
 
 
 def tradeoff_points(rd: RunData, group: str = "") -> list[F.Point]:
-    """The rows of the run's first table that have both a utility and a forget value."""
-    specs = rd.summary.get("tables") or []
-    if not specs:
-        return []
-    values, pts = rd.values, []
-    for r in specs[0]["rows"]:
+    """The rows of the run's tables (each label once: Original and Retrain head every table of a split run)
+    that have both a utility and a forget value."""
+    values, pts, seen = rd.values, [], set()
+    for r in [r for spec in rd.summary.get("tables") or [] for r in spec["rows"]]:
         xs, ys = row_values(r, UTILITY, values), row_values(r, FORGET, values)
-        if "failed" in r or not xs or not ys:
+        if "failed" in r or not xs or not ys or r["label"] in seen:
             continue
+        seen.add(r["label"])
         alpha = row_values(r, "alpha", values)
         kind = r["label"].lower() if r["label"].lower() in ("original", "retrain") else "method"
         pts.append(F.Point(r["label"], float(np.mean(xs)), float(np.mean(ys)), kind,
