@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from unlearnkit import __version__
+from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import atomic_write_text, read_json_or_none
 from unlearnkit.results import figures as F
 from unlearnkit.results.html import (
@@ -405,6 +406,8 @@ def files_html(rd: RunData, out_dir: Path) -> str:
         for f in sorted(lay.root.iterdir()) if lay.root.is_dir() else []:
             if f.is_file() and f.suffix in _RUN_FILES and f.name not in ("run.json",):
                 items.append(_link(f, out_dir, f"{r.run.name}: {f.name}"))
+        if lay.trackers.is_dir():
+            items.append(_link(lay.trackers, out_dir, f"{r.run.name}: trackers/ (experiment-tracker logs)"))
         for e in lay.entries():
             rec = r.run.record(e)
             if rec is None:
@@ -444,7 +447,7 @@ def provenance_html(rd: RunData) -> str:
     prov = provenance_of(rd)
     try:
         config = rd.run.config()
-    except Exception:  # noqa: BLE001 - a run without a readable config still gets a report
+    except UnlearnkitError:  # a run without a readable config still gets a report
         config = prov.get("config")
     pairs = [(k, prov.get(k)) for k in ("unlearnkit_version", "git_revision", "created", "seed") if prov.get(k) is not None]
     out = [kv_table(pairs) if pairs else '<p class="note">(no provenance recorded)</p>']
