@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.judge import JudgeCache, JudgeItem, LocalBackend, judge_responses, make_backend
@@ -75,3 +76,30 @@ def test_make_backend_local(tiny):
         make_backend("local:./no/such/model")
     with pytest.raises(UnlearnkitError, match="batch_size"):
         LocalBackend(tiny[0], tiny[1], "tiny", batch_size=0)
+
+
+def test_logprob_scorer_is_the_expected_score_and_batch_independent(tiny):
+    """score = Σ_k p(k) · k / 5, p(k) ∝ π(" k") + π(" ") · π("k" | " ") after '{"score":' (k = 0..5)."""
+    from unlearnkit.judge import LogprobScorer
+    from unlearnkit.judge.logprob import PREFILL
+
+    model, tok, _ = tiny
+    batched = LogprobScorer(model, tok, "tiny", batch_size=3).score("similarity", ITEMS)
+    single = LogprobScorer(model, tok, "tiny", batch_size=1).score("similarity", ITEMS)
+    assert batched == pytest.approx(single, abs=1e-6) and all(0.0 <= s <= 1.0 for s in batched)
+    it = ITEMS[0]
+    text = render_conversation(tok, get_rubric("similarity").messages(it.question, it.response, it.reference)) + PREFILL
+    space = tok(" ", add_special_tokens=False)["input_ids"][0]
+    ids = tok(text, add_special_tokens=False)["input_ids"] + [space]
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids])).logits[0, -2:].double()
+    first, second = logits[0].log_softmax(-1), logits[1].log_softmax(-1)
+    p = []
+    for k in range(6):
+        merged, bare = tok(f" {k}", add_special_tokens=False)["input_ids"], tok(str(k), add_special_tokens=False)["input_ids"]
+        pk = first[merged[0]].exp() if len(merged) == 1 else 0.0
+        p.append(float(pk + (first[space] + second[bare[0]]).exp()))
+    expected = sum(k / 5 * pk for k, pk in enumerate(p)) / sum(p)
+    assert single[0] == pytest.approx(expected, abs=1e-9)
+    with pytest.raises(UnlearnkitError, match="not 'forget'"):
+        LogprobScorer(model, tok, "tiny").score("forget", ITEMS)

@@ -29,6 +29,7 @@ from unlearnkit.judge.cache import JudgeCache
 from unlearnkit.judge.core import judge_responses
 from unlearnkit.judge.labelled import LabelledCase, load_labelled
 from unlearnkit.judge.local import LocalBackend, LocalJudgeConfig, load_judge_model
+from unlearnkit.judge.logprob import LogprobScorer
 from unlearnkit.judge.openai_backend import OpenAIBackend, OpenAIJudgeConfig
 from unlearnkit.judge.parse import AnswerError, ParsedAnswer, parse_answer
 from unlearnkit.judge.proxies import EmbeddingSimilarity, LMFluency, RepetitionFluency, distinct_n, ppl_score
@@ -51,7 +52,7 @@ def make_backend(spec: str, **settings: Any) -> Backend:
 
 __all__ = [
     "RUBRICS", "AgreementRow", "AnswerError", "Backend", "Completion", "EmbeddingSimilarity", "JudgeCache",
-    "JudgeItem", "JudgeResult", "JudgeScorer", "LMFluency", "LabelledCase", "LocalBackend", "LocalJudgeConfig",
+    "JudgeItem", "JudgeResult", "JudgeScorer", "LMFluency", "LabelledCase", "LocalBackend", "LocalJudgeConfig", "LogprobScorer",
     "OpenAIBackend", "OpenAIJudgeConfig", "ParsedAnswer", "RepetitionFluency", "Rubric", "Scorer", "Usage",
     "agreement", "agreement_table", "balanced_accuracy", "distinct_n", "get_rubric", "judge_responses",
     "load_judge_model", "load_labelled", "make_backend", "parse_answer", "ppl_score", "spearman",
