@@ -167,6 +167,15 @@ def test_damaged_cache_file_is_recomputed(tmp_path):
         assert cache.stats["damaged"] == 2
         judge_responses(b, "naturalness", ITEMS[:2], cache=cache)
         assert srv.count == 4  # rewritten files are good again
+        # a consistent entry whose result no longer validates (an older format) is damaged too
+        from unlearnkit.judge.cache import _sha256
+
+        entry = json.loads(paths[0].read_text())
+        entry["result"]["score"] = 7.0
+        entry["sha256"] = _sha256(entry["result"])
+        paths[0].write_text(json.dumps(entry))
+        judge_responses(b, "naturalness", ITEMS[:2], cache=cache)
+        assert srv.count == 5 and cache.stats["damaged"] == 3
 
 
 def test_json_mode_and_seed_are_sent():

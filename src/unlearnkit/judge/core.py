@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from pydantic import ValidationError
+
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.judge.base import Backend, JudgeItem, JudgeResult
 from unlearnkit.judge.cache import JudgeCache, key_material
@@ -68,6 +70,18 @@ def _attempt(backend: Backend, rubric: Rubric, items: Sequence[JudgeItem], pendi
     return again
 
 
+def _cached(store: JudgeCache, key: dict, item_id: str) -> JudgeResult | None:
+    """The cached result, or None (a stored result that no longer validates counts as damaged)."""
+    hit = store.get(key)
+    if hit is None:
+        return None
+    try:
+        return JudgeResult.model_validate({**hit, "item_id": item_id})
+    except ValidationError:
+        store.stats["damaged"] += 1
+        return None
+
+
 def judge_responses(backend: Backend, rubric: str | Rubric, items: Sequence[JudgeItem], *,
                     cache: JudgeCache | bool = True, max_parse_retries: int = 2) -> list[JudgeResult]:
     """Judge every item with ``rubric``; one result per item, in order (see the module doc).
@@ -84,9 +98,9 @@ def judge_responses(backend: Backend, rubric: str | Rubric, items: Sequence[Judg
     done: dict[int, JudgeResult] = {}
     pending: dict[int, _Pending] = {}
     for i, it in enumerate(items):
-        hit = store.get(keys[i]) if store else None
+        hit = _cached(store, keys[i], it.id) if store else None
         if hit is not None:
-            done[i] = JudgeResult.model_validate({**hit, "item_id": it.id})
+            done[i] = hit
         else:
             pending[i] = _Pending(rubric.messages(it.question, it.response, it.reference))
     cacheable: set[int] = set()
