@@ -16,6 +16,7 @@ from unlearnkit.judge import (
     agreement,
     agreement_table,
     balanced_accuracy,
+    category_table,
     load_labelled,
     spearman,
 )
@@ -90,6 +91,10 @@ def test_agreement_of_a_perfect_scorer():
     for r in rows:
         assert (r.n, r.scored) == (len(cases), len(cases) - math.ceil(len(cases) / 5))
         assert r.balanced_accuracy == 1.0 and r.spearman == pytest.approx(1.0)
+        assert len(r.scores) == len(cases) and r.scores[0] is None
+    text = category_table(rows, cases)
+    assert text.splitlines()[2].startswith("| oracle ") and "collapse_fact" in text
+    assert text.splitlines()[2].split("|")[3].strip() == "0.90"  # unchanged cases: natural → 0.9
 
 
 def test_agreement_of_the_repetition_proxy():

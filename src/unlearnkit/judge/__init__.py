@@ -22,6 +22,7 @@ from unlearnkit.judge.agreement import (
     agreement,
     agreement_table,
     balanced_accuracy,
+    category_table,
     spearman,
 )
 from unlearnkit.judge.base import Backend, Completion, JudgeItem, JudgeResult, Usage
@@ -54,6 +55,6 @@ __all__ = [
     "RUBRICS", "AgreementRow", "AnswerError", "Backend", "Completion", "EmbeddingSimilarity", "JudgeCache",
     "JudgeItem", "JudgeResult", "JudgeScorer", "LMFluency", "LabelledCase", "LocalBackend", "LocalJudgeConfig", "LogprobScorer",
     "OpenAIBackend", "OpenAIJudgeConfig", "ParsedAnswer", "RepetitionFluency", "Rubric", "Scorer", "Usage",
-    "agreement", "agreement_table", "balanced_accuracy", "distinct_n", "get_rubric", "judge_responses",
+    "agreement", "agreement_table", "category_table", "balanced_accuracy", "distinct_n", "get_rubric", "judge_responses",
     "load_judge_model", "load_labelled", "make_backend", "parse_answer", "ppl_score", "spearman",
 ]

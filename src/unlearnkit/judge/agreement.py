@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from unlearnkit.judge.base import Backend, JudgeItem, JudgeResult
@@ -66,6 +66,7 @@ class AgreementRow:
     balanced_accuracy: float
     spearman: float
     seconds: float
+    scores: tuple[float | None, ...] = field(default=(), repr=False)  # per case, in the order of the cases
 
 
 def label_of(case: LabelledCase, metric: str) -> bool:
@@ -114,7 +115,7 @@ def agreement(scorer: Scorer | Backend, cases: Sequence[LabelledCase] | None = N
         s_kept, t_kept = [s for s, _ in kept], [t for _, t in kept]
         ba = balanced_accuracy([s >= THRESHOLD for s in s_kept], t_kept) if kept else math.nan
         rows.append(AgreementRow(scorer.name, metric, LABELS[metric], len(cases), len(kept), ba,
-                                 spearman(s_kept, t_kept), seconds))
+                                 spearman(s_kept, t_kept), seconds, tuple(scores)))
     return rows
 
 
@@ -126,3 +127,18 @@ def agreement_table(rows: Sequence[AgreementRow]) -> str:
             for r in rows]
     table = format_table(["judge / proxy", "metric", "label", "scored", "balanced acc", "Spearman", "s"], body, digits=3)
     return table + f"\nthreshold: score >= {THRESHOLD} predicts the label; missing judgements are left out."
+
+
+def category_table(rows: Sequence[AgreementRow], cases: Sequence[LabelledCase]) -> str:
+    """Mean score per labelled-set category (columns) for every row: where a judge goes wrong."""
+    from unlearnkit.results.tables import format_table
+
+    cats = list(dict.fromkeys(c.category for c in cases))
+    body = []
+    for r in rows:
+        means = []
+        for cat in cats:
+            vals = [s for s, c in zip(r.scores, cases) if c.category == cat and s is not None]
+            means.append(sum(vals) / len(vals) if vals else None)
+        body.append([r.scorer, r.metric, *means])
+    return format_table(["judge / proxy", "metric", *cats], body, digits=2)
