@@ -178,6 +178,17 @@ def test_damaged_cache_file_is_recomputed(tmp_path):
         assert srv.count == 5 and cache.stats["damaged"] == 3
 
 
+def test_chunks_are_cached_as_they_finish(tmp_path):
+    """chunk_size=2: a server that dies on the 5th request still leaves the first two chunks cached."""
+    cache = JudgeCache(tmp_path)
+    with ChatServer(lambda body, n: OK if n < 4 else (401, "gone", {})) as srv:
+        with pytest.raises(UnlearnkitError):
+            judge_responses(backend(srv), "naturalness", ITEMS, cache=cache, chunk_size=2)
+    assert cache.stats["writes"] == 4 and len(list(tmp_path.rglob("*.json"))) == 4
+    with pytest.raises(UnlearnkitError, match="chunk_size >= 1"):
+        judge_responses(backend(srv), "naturalness", ITEMS, cache=False, chunk_size=0)
+
+
 def test_json_mode_and_seed_are_sent():
     with ChatServer(lambda body, n: OK) as srv:
         judge_responses(backend(srv, json_mode=True, seed=7), "naturalness", ITEMS[:1], cache=False)

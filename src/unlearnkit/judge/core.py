@@ -83,16 +83,28 @@ def _cached(store: JudgeCache, key: dict, item_id: str) -> JudgeResult | None:
 
 
 def judge_responses(backend: Backend, rubric: str | Rubric, items: Sequence[JudgeItem], *,
-                    cache: JudgeCache | bool = True, max_parse_retries: int = 2) -> list[JudgeResult]:
+                    cache: JudgeCache | bool = True, max_parse_retries: int = 2,
+                    chunk_size: int = 256) -> list[JudgeResult]:
     """Judge every item with ``rubric``; one result per item, in order (see the module doc).
 
     ``cache``: True = the default cache under ``$UNLEARNKIT_HOME/cache/judge``, False = none,
     or a :class:`JudgeCache`. ``max_parse_retries``: repair turns after a malformed answer.
+    Items go to the backend ``chunk_size`` at a time and each chunk is cached when it is done,
+    so an interrupted run keeps what it has judged.
     """
     rubric = get_rubric(rubric)
-    if max_parse_retries < 0:
-        raise UnlearnkitError(f"max_parse_retries must be >= 0 (got {max_parse_retries})")
+    if max_parse_retries < 0 or chunk_size < 1:
+        raise UnlearnkitError(f"judge needs max_parse_retries >= 0 and chunk_size >= 1 "
+                              f"(got {max_parse_retries}, {chunk_size})")
     store = JudgeCache() if cache is True else (cache or None)
+    out: list[JudgeResult] = []
+    for s in range(0, len(items), chunk_size):
+        out.extend(_judge_chunk(backend, rubric, items[s : s + chunk_size], store, max_parse_retries))
+    return out
+
+
+def _judge_chunk(backend: Backend, rubric: Rubric, items: Sequence[JudgeItem], store: JudgeCache | None,
+                 max_parse_retries: int) -> list[JudgeResult]:
     identity = backend.identity()
     keys = [key_material(identity, rubric, it, max_parse_retries) for it in items]
     done: dict[int, JudgeResult] = {}
