@@ -73,16 +73,17 @@ def test_timeout_then_success():
 
     def reply(body, n):
         if n == 0:
-            slow.wait(5)  # longer than the client's timeout; released at the end
+            slow.wait(60)  # longer than the client's timeout; released at the end
         return OK
 
     with ChatServer(reply) as srv:
-        b = backend(srv, timeout=0.3)
+        b = backend(srv, timeout=1.0)
         try:
             [r] = judge_responses(b, "naturalness", ITEMS[:1], cache=False)
         finally:
             slow.set()
-    assert r.score == 0.8 and srv.count == 2 and b.usage.retries == 1
+    # the first request timed out and was retried (a very busy machine may need more than one retry)
+    assert r.score == 0.8 and srv.count >= 2 and b.usage.retries == srv.count - 1 and b.usage.failed == 0
 
 
 def test_backoff_schedule():
