@@ -60,8 +60,10 @@ class OpenAIBackend:
     kind = "openai"
 
     def __init__(self, config: OpenAIJudgeConfig | dict[str, Any] | None = None, **settings: Any) -> None:
-        import openai
-
+        try:
+            import openai
+        except ImportError:
+            raise UnlearnkitError("the openai judge needs the openai client: pip install 'unlearnkit[judge]'") from None
         data = config.model_dump() if isinstance(config, OpenAIJudgeConfig) else dict(config or {})
         self.config = validate(OpenAIJudgeConfig, {**data, **settings}, prefix="judge")
         cfg = self.config
