@@ -10,6 +10,7 @@ progress bar, and stops with :class:`NonFiniteLossError` (log kept) when the los
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
@@ -41,7 +42,16 @@ def mixed_precision() -> str:
 
 
 def make_accelerator(grad_accum: int = 1) -> Accelerator:
-    return Accelerator(mixed_precision=mixed_precision(), gradient_accumulation_steps=grad_accum)
+    kw = {"cpu": True} if multi_process_cpu() else {}
+    return Accelerator(mixed_precision=mixed_precision(), gradient_accumulation_steps=grad_accum, **kw)
+
+
+def multi_process_cpu() -> bool:
+    """Launched as several processes (``torchrun``) on a machine without a CUDA GPU. accelerate
+    then needs ``cpu=True`` to set up DDP over gloo; without it every process trains alone.
+    (``accelerate launch --cpu --num_processes 2`` starts a single process on such a machine:
+    use ``torchrun --nproc_per_node 2``.)"""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
 
 
 def _schedule(kind: str, total: int, warmup: int) -> Callable[[int], float]:

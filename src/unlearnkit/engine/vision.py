@@ -163,15 +163,15 @@ def _padded(n: int, world: int) -> int:
 
 
 def process_rank_world() -> tuple[int, int]:
-    """``(rank, world_size)`` of this process: accelerate's state if it is set up, else
-    ``torch.distributed`` if initialised, else ``(0, 1)``."""
+    """``(rank, world_size)`` of this process: ``torch.distributed`` if initialised, else
+    accelerate's state if it is set up, else ``(0, 1)``."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
     from accelerate.state import PartialState
 
     if PartialState._shared_state:
         st = PartialState()
         return st.process_index, st.num_processes
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
 
 
