@@ -120,7 +120,7 @@ def test_a_loss_of_none_skips_the_step():
     assert len(log.steps) == 2 and calls == [0.0, 1 / 3, 2 / 3]
 
 
-@pytest.mark.parametrize("arch", ["cnn", "resnet20"])
+@pytest.mark.parametrize("arch", ["cnn", "cnn_flat", "resnet20"])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_classifiers_take_grey_or_rgb(arch, channels):
     m = build_classifier(ModelConfig(arch=arch, width=4), 5, [0.5] * channels, [0.2] * channels, seed=0)
