@@ -461,10 +461,11 @@ def _add_run_vision(rsub) -> None:
                "  unlearnkit run vision --dataset cifar10 --data-dir ~/data --model resnet18 --methods all\n"
                "  unlearnkit run vision method_params.ft.epochs=3 scenario.superclass=beta",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=["synthetic", "cifar10", "cifar100"], help="image set (default synthetic)")
-    p.add_argument("--data-dir", metavar="PATH", help="local CIFAR directory (python pickle format)")
+    p.add_argument("--dataset", choices=["synthetic", "cifar10", "cifar100", "fashion-mnist"],
+                   help="image set (default synthetic)")
+    p.add_argument("--data-dir", metavar="PATH", help="local CIFAR (python pickles) or Fashion-MNIST (IDX) directory")
     p.add_argument("--no-download", action="store_true", help="never download CIFAR; require --data-dir")
-    p.add_argument("--model", choices=["cnn", "resnet18", "wrn50"], help="classifier architecture")
+    p.add_argument("--model", choices=["cnn", "cnn_flat", "resnet20", "resnet18", "wrn50"], help="classifier architecture")
     p.add_argument("--methods", metavar="LIST", help="comma-separated method names or 'all' (default retrain,ft,ga,rl)")
     p.add_argument("--scenarios", metavar="LIST", help=f"comma-separated scenarios or 'all' ({SCENARIO_NAMES})")
     p.add_argument("--seeds", metavar="LIST", help="comma-separated seeds (default 0,1,2)")
