@@ -144,3 +144,17 @@ def test_fashion_mnist_from_a_local_directory_end_to_end(tmp_path, monkeypatch, 
     out = capsys.readouterr().out
     assert "fashion-mnist (200 train / 100 test images, 10 classes in 3 superclasses)" in out
     assert "all of superclass 'tops'" in out and out.count("| TARF ") == 1
+
+
+@pytest.mark.slow
+def test_the_gpu_vision_script_runs_at_toy_size_on_a_cpu(tmp_path):
+    """benchmarks/gpu_vision.py --toy: ResNet-18, every method, four scenarios, on a tiny CIFAR-10 copy."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "UNLEARNKIT_HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_vision.py"), "--toy"], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("| TARF ") == 4 and "toy cifar10 ResNet-18, 10 methods × 4 scenarios × 1 seeds" in r.stdout
