@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from unlearnkit.engine.steplog import StepRecord, step_sinks
-from unlearnkit.engine.train import mixed_precision
+from unlearnkit.engine.train import mixed_precision, multi_process_cpu
 from unlearnkit.errors import UnlearnkitError
 
 TrackerKind = Literal["tensorboard", "wandb", "mlflow"]
@@ -85,8 +85,11 @@ class Tracker:
         self.directory.mkdir(parents=True, exist_ok=True)
         project_dir = self.directory / "tensorboard" if self.kind == "tensorboard" else self.directory
         self._environment()
-        # the training loops' precision: accelerate's state is shared, and a second value would be refused
-        self._acc = Accelerator(mixed_precision=mixed_precision(), log_with=self.kind, project_dir=str(project_dir))
+        # as the training loops' accelerator (make_accelerator): accelerate's state is shared and set up by whichever
+        # Accelerator comes first — a second precision would be refused, and a multi-process CPU run needs cpu=True
+        kw = {"cpu": True} if multi_process_cpu() else {}
+        self._acc = Accelerator(mixed_precision=mixed_precision(), log_with=self.kind, project_dir=str(project_dir),
+                                **kw)
         project, init = self._init_args()
         self._acc.init_trackers(project, config=self.config, init_kwargs=init)
         return self
