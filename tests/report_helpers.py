@@ -22,21 +22,25 @@ def _aggregates(mu: float, forget: float, retain: float, seconds: float | None) 
     return agg
 
 
-def lm_run(name: str = "lm-synthetic", calibrated: bool = True, shift: float = 0.0) -> Run:
+def lm_run(name: str = "lm-synthetic", calibrated: bool = True, shift: float = 0.0, judged: bool = False) -> Run:
     """Original, Retrain, ga (2 seeds), gd, a failed kl; optionally a calibration setting with α-curves."""
     cfg = {"methods": ["ga", "gd", "kl"], "seeds": [0, 1]}
     run = Run.open("lm", name, cfg)
     values = {}
     for e, (mu, f, r) in LM_VALUES.items():
         method = e.split("__")[0]
+        agg = _aggregates(mu + shift, f, r, None if "__" not in e else 1.5)
+        if judged:  # what `unlearnkit judge` adds: judge and proxy scores in [0, 1]
+            agg.update({"judge.naturalness": Metric(1.0 - f / 2, 10, True), "proxy.similarity": Metric(f, 10, True)})
         rec = run.write(EntryInfo(name=e, hash=f"h-{e}", method=method, seed=0 if "__" not in e else int(e[-1])),
-                        _aggregates(mu + shift, f, r, None if "__" not in e else 1.5),
+                        agg,
                         per_sample_rows=[{"index": 0, "forget.es_exact": f}], provenance=provenance(cfg, seed=0))
         values[e] = rec.aggregates
     run.write_log("ga__s0", {"steps": [{"step": 1, "loss": 1.0}]})
     base = [row("Original", ["original"], [SECONDS]), row("Retrain", ["retrain"], [SECONDS])]
-    spec = table_spec(lm_columns(), base + [row("ga", ["ga__s0", "ga__s1"]), row("gd", ["gd__s0"]),
-                                           failed_row("kl", "loss became nan at step 3")])
+    extra = [column("Nat ↑", "judge.naturalness"), column("Sim proxy ↑", "proxy.similarity")] if judged else []
+    spec = table_spec(lm_columns(extra=extra), base + [row("ga", ["ga__s0", "ga__s1"]), row("gd", ["gd__s0"]),
+                                                      failed_row("kl", "loss became nan at step 3")])
     run.write_summary([spec], render_tables([spec], values), provenance=provenance(cfg))
     if calibrated:
         _calibration(run, base)

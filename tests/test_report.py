@@ -134,6 +134,17 @@ def test_language_model_run_report(tmp_path, monkeypatch):
     assert "<summary>library versions</summary>" in text and "<th>torch</th>" in text and "<th>cpu_count</th>" in text
 
 
+def test_judge_scores_get_their_columns_and_figure(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path))
+    lm_run(calibrated=False, judged=True)
+    page = Page(report(["lm-synthetic"]).path.read_text(encoding="utf-8"))
+    header = [t for t, _ in page.tables[0][0]]
+    assert header[-2:] == ["Nat ↑", "Sim proxy ↑"]
+    assert best_cells(page.tables[0])["Nat ↑"] == ["0.9850"]  # ga: 1 − mean(0.02, 0.04)/2
+    svg = page.svg("Judge scores")
+    assert "judge.naturalness" in svg and "proxy.similarity" in svg and "Original" in svg
+
+
 def test_report_numbers_are_the_index_numbers(tmp_path, monkeypatch, capsys):
     """The page shows what `unlearnkit runs show --json` gives, digit for digit."""
     monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path))

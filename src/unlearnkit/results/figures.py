@@ -232,6 +232,21 @@ def gap_figure(scenarios: Sequence[tuple[str, list[tuple[str, float, float]]]]):
     return fig
 
 
+def judge_figure(rows: Sequence[tuple[str, dict[str, float]]], metrics: Sequence[str]):
+    """Per table row (method), one bar per judge / proxy score (all in [0, 1], higher is better)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(2.2 + 1.1 * len(rows) * max(1, len(metrics)) / 2, 3.4))
+    width = 0.8 / max(1, len(metrics))
+    x = np.arange(len(rows))
+    for k, m in enumerate(metrics):
+        ax.bar(x + k * width - 0.4 + width / 2, [r[1].get(m, np.nan) for r in rows], width, label=m)
+    ax.set_xticks(x, [r[0] for r in rows], rotation=20, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("score ↑")
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
 def tarf_figure(rows: Sequence[tuple[str, float, float]]):
     """TARF's identification of the hidden target classes: precision and recall (%) per scenario."""
     plt = pyplot()

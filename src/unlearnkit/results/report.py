@@ -209,8 +209,8 @@ def _svg(fig, title: str, caption: str) -> Figure:
 def run_figures(rd: RunData) -> list[Figure]:
     """Every figure this run has data for, in a fixed order."""
     out: list[Figure] = []
-    for make in (tradeoff, alpha_curves, reliability_figures, sweep, g_effect, layers, squeezing, continual,
-                 vision_figures):
+    for make in (tradeoff, alpha_curves, judge_scores, reliability_figures, sweep, g_effect, layers, squeezing,
+                 continual, vision_figures):
         out += make(rd)
     return out
 
@@ -252,6 +252,29 @@ def tradeoff(rd: RunData) -> list[Figure]:
              "each method's α beside its point; compare the methods there.") if len(panels) > 1 else ""
     fig = F.tradeoff_figure(panels, "model utility MU ↑", "forget ES-exact ↓")
     return [_svg(fig, "Trade-off: forgetting vs utility", TRADEOFF_CAPTION + extra)]
+
+
+JUDGE_PREFIXES = ("judge.", "proxy.")
+
+
+def judge_scores(rd: RunData) -> list[Figure]:
+    """The judge's and the proxies' scores of each row of the run's first table (``unlearnkit judge``)."""
+    specs = rd.summary.get("tables") or []
+    metrics = [c["metric"] for c in specs[0]["columns"] if c["metric"].startswith(JUDGE_PREFIXES)] if specs else []
+    if not metrics:
+        return []
+    values, rows = rd.values, []
+    for r in specs[0]["rows"]:
+        scores = {m: float(np.mean(v)) for m in metrics if (v := row_values(r, m, values))}
+        if scores and "failed" not in r:
+            rows.append((r["label"], scores))
+    if not rows:
+        return []
+    return [_svg(F.judge_figure(rows, metrics), "Judge scores",
+                 "Per method, the LLM judge's (judge.*) and the offline proxies' (proxy.*) scores of its answers to the "
+                 "forget questions, mean over seeds, in [0, 1], higher is better ↑: naturalness = fluent and logical "
+                 "(gibberish scores low); similarity = the meaning differs from the original model's answer (a "
+                 "rephrased leak scores low). See docs/judge.md for how far each judge agrees with human labels.")]
 
 
 def alpha_curves(rd: RunData) -> list[Figure]:
