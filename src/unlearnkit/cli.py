@@ -428,7 +428,9 @@ def _add_run(sub) -> None:
         "lm", help="the language-model benchmark (what `unlearnkit run` does)",
         description="Build or reuse the models, run every method, evaluate Original, Retrain and each θ_u, and print "
                     "the comparison table. Rerunning the same command resumes it; entries whose inputs changed are "
-                    "recomputed.")
+                    "recomputed. task=tofu (default) | muse | wmdp picks the evaluation task (`unlearnkit ls tasks`, "
+                    "presets configs/muse.yaml, configs/wmdp.yaml); eval_every.* evaluates during training; "
+                    "metrics.convention=openunlearning reproduces OpenUnlearning's definitions.")
     _add_config_args(lm)
     lm.add_argument("--retry-failed", action="store_true", help="rerun entries that failed earlier (e.g. NaN loss)")
     lm.set_defaults(func=cmd_run)

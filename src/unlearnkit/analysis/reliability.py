@@ -88,6 +88,15 @@ class ReliabilityConfig(StrictModel):
                 raise ValueError(str(e)) from None
         return v
 
+    @field_validator("task")
+    @classmethod
+    def _task_with_a_study(cls, v: str) -> str:
+        try:
+            task_metrics(v)
+        except UnlearnkitError as e:
+            raise ValueError(str(e)) from None
+        return v
+
     @field_validator("interventions", "metrics")
     @classmethod
     def _known_names(cls, v: list[str], info: ValidationInfo) -> list[str]:

@@ -564,8 +564,10 @@ def write_run_table(run: Run, cfg: RunConfig, methods: dict, refs: dict[str, Eva
             failures[method] = next((f["error"] for n in names if (f := run.failure(n))), "not finished")
             rows[method] = failed_row(method, failures[method])
     groups = cfg.tables or {None: list(methods)}
-    specs = [table_spec(lm_columns(get_task(cfg.task).columns), base + [rows[m] for m in ms if m not in failures]
-                        + [rows[m] for m in ms if m in failures], title=title) for title, ms in groups.items()]
+    task = get_task(cfg.task)
+    specs = [table_spec(lm_columns(task.columns), base + [rows[m] for m in ms if m not in failures]
+                        + [rows[m] for m in ms if m in failures], title=title, notes=task.notes)
+             for title, ms in groups.items()]
     table = render_tables(specs, values)
     run.write_summary(specs, table, failures=failures, provenance=provenance(cfg.model_dump()))
     return LMRun(run, results, seconds, failures, table)

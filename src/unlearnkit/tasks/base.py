@@ -84,6 +84,7 @@ class Task:
     default_forget: ClassVar[str]
     options: ClassVar[type[StrictModel]] = NoOptions
     columns: ClassVar[tuple[tuple[str, str], ...]]  # the run table: (header, metric)
+    notes: ClassVar[tuple[str, ...]] = ()  # lines printed under the run table
     probes: ClassVar[tuple[Probe, ...]] = ()
     calibration_metrics: ClassVar[tuple[str, ...]] = ()  # retain-side probes calibration may hold
     calibration_forget: ClassVar[str | None] = None  # forget-side probe of the α-curve

@@ -84,6 +84,8 @@ class Muse(Task):
     default_forget = "forget"
     options = MuseOptions
     columns = COLUMNS
+    notes = ("VerbMem, KnowMem: ROUGE-L F1 (MUSE prints ×100). PrivLeak: MUSE's convention, ≈ 0 ideal, < 0 "
+             "under-unlearning; Min-K% AUC: 0.5 = members and holdout indistinguishable.",)
     probes = PROBES
     calibration_metrics = ("knowmem_retain.rouge", "knowmem_retain.prob")
     calibration_forget = "knowmem_forget.rouge"

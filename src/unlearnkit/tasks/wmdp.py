@@ -46,7 +46,7 @@ class WmdpOptions(StrictModel):
     lm_eval_batch_size: int = Field(32, ge=1)
 
 
-COLUMNS = (("forget acc ↓ (chance 0.25)", "forget_mc.acc"), ("utility acc ↑", "utility_mc.acc"))
+COLUMNS = (("forget acc ↓", "forget_mc.acc"), ("utility acc ↑", "utility_mc.acc"))
 PROBES = (Probe("forget_mc.acc", False, "accuracy on the hazard questions (native scorer)"),
           Probe("utility_mc.acc", True, "accuracy on the utility questions (native scorer)"))
 
@@ -61,6 +61,7 @@ class Wmdp(Task):
     default_forget = "forget"
     options = WmdpOptions
     columns = COLUMNS
+    notes = ("Four-choice accuracy, zero-shot, scored by lm-evaluation-harness (task_options.scorer); chance = 0.25.",)
     probes = PROBES
     calibration_metrics = ("utility_mc.acc",)
     calibration_forget = "forget_mc.acc"
