@@ -91,7 +91,8 @@ def test_help_and_method_list(capsys):
 
 
 @pytest.mark.parametrize("name,dataset", [("vision.yaml", "synthetic"), ("vision_cifar10.yaml", "cifar10"),
-                                          ("vision_cifar100.yaml", "cifar100")])
+                                          ("vision_cifar100.yaml", "cifar100"),
+                                          ("vision_fashion_mnist.yaml", "fashion-mnist")])
 def test_shipped_presets_validate_and_match_builtins(name, dataset):
     from_file = resolve_config(str(ROOT / "configs" / name))
     builtin = resolve_config(None, flags={"data": {"dataset": dataset}})
@@ -127,3 +128,33 @@ def test_cifar10_from_a_local_directory_end_to_end(tmp_path, monkeypatch, capsys
     assert "cifar10 (100 train / 30 test images, 10 classes in 5 superclasses)" in out
     assert "forget class 'airplane'" in out and "all of superclass 'air_water'" in out
     assert out.count("| FT ") == 4
+
+
+def test_fashion_mnist_from_a_local_directory_end_to_end(tmp_path, monkeypatch, capsys):
+    """The real-images path (grey 28×28 IDX files, the tops/footwear/other hierarchy) on test-written files."""
+    from .test_vision_fashion import write_fashion
+
+    write_fashion(tmp_path / "fm", n_train=200, n_test=100)
+    monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path / "home"))
+    args = ["--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "fm"), "--methods", "retrain,ft,tarf",
+            "--scenarios", "target_mismatch", "seeds=[0]", "data.fashion_mnist.train_per_class=20",
+            "data.fashion_mnist.test_per_class=10", "model.width=4", "train.epochs=1", "method_params.ft.epochs=1",
+            "method_params.tarf.epochs=2", "method_params.tarf.t1=0.5", "method_params.tarf.t0=1"]
+    assert cli.main(["run", "vision", *args]) == 0
+    out = capsys.readouterr().out
+    assert "fashion-mnist (200 train / 100 test images, 10 classes in 3 superclasses)" in out
+    assert "all of superclass 'tops'" in out and out.count("| TARF ") == 1
+
+
+@pytest.mark.slow
+def test_the_gpu_vision_script_runs_at_toy_size_on_a_cpu(tmp_path):
+    """benchmarks/gpu_vision.py --toy: ResNet-18, every method, four scenarios, on a tiny CIFAR-10 copy."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "UNLEARNKIT_HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_vision.py"), "--toy"], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("| TARF ") == 4 and "toy cifar10 ResNet-18, 10 methods × 4 scenarios × 1 seeds" in r.stdout

@@ -103,6 +103,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from unlearnkit.tasks import get_task
 
     task = get_task(args.task)
+    if args.judge is not None and task.name != "tofu":
+        raise UnlearnkitError("--judge judges answers to TOFU-format questions: use it with --task tofu")
     overrides = [o for o in _overrides(args) if not o.startswith("task_options.")]
     options = parse_overrides([o for o in _overrides(args) if o.startswith("task_options.")]).get("task_options", {})
     cfg = load_config(EvalConfig, _config_file(args), [*overrides, f"forget={args.forget or task.default_forget}"])
@@ -111,6 +113,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
                               force=args.force, say=_say, task=task.name, task_options=options)
     _say("")
     _say(eval_table(res))
+    if args.judge is not None:
+        from unlearnkit.data.tofu import QASource
+        from unlearnkit.recipes.judge import judge_eval
+
+        means = judge_eval(run, args.judge or None, args.base_url, QASource(run.config()["data"]), cfg.forget)
+        _say("judge (forget answers vs ground truth): " + ", ".join(f"{k} {v:.4f}" for k, v in means.items()
+                                                                     if v is not None))
     _say(f"\nresults: {run.layout.result_file('model')}  (per-sample values: {run.layout.per_sample('model')})")
     return 0
 
@@ -256,6 +265,25 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_judge(args: argparse.Namespace) -> int:
+    from unlearnkit.recipes.judge import agreement_report, judge_run
+
+    if args.action == "agreement":
+        _say(agreement_report(args.backend or [], args.base_url))
+        return 0
+    if not args.run:
+        raise UnlearnkitError("name the run to judge: unlearnkit judge --run RUN [--backend local:MODEL|openai:MODEL]; "
+                              "or `unlearnkit judge agreement`")
+    if len(args.backend or []) > 1:
+        raise UnlearnkitError("give one --backend to judge a run (several are for `judge agreement`)")
+    _say("")
+    from unlearnkit.recipes.judge import default_fluency_model
+
+    fluency = None if args.fluency_model == "none" else (args.fluency_model or default_fluency_model())
+    _say(judge_run(args.run, (args.backend or [None])[0], args.base_url, not args.no_proxies, fluency, say=_say))
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------
 # runs ls / show / compare
 
@@ -318,7 +346,8 @@ def cmd_squeeze(args: argparse.Namespace) -> int:
         "squeeze", _split(args.method),
         lambda: SqueezeProbe(every=every, n_samples=args.samples, temperature=args.temperature,
                              max_new_tokens=args.max_new_tokens, seed=args.seed),
-        squeeze_report, squeeze_table, squeeze_summary, _bench_args(args), parse_overrides(_overrides(args)),
+        lambda res, run, meta: squeeze_report(res, run, meta, judge=args.judge), squeeze_table, squeeze_summary,
+        _bench_args(args), parse_overrides(_overrides(args)),
         args.out, _say, every=every, samples=args.samples, temperature=args.temperature)
     return _said_tracked(table, files, failed)
 
@@ -414,6 +443,10 @@ def _add_eval(sub) -> None:
                     "output is moved aside)")
     ev.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
                     help="auto: bfloat16 on a GPU that supports it, else float32")
+    ev.add_argument("--judge", metavar="BACKEND", nargs="?", const="",
+                    help="also judge the forget answers: Naturalness/Similarity with BACKEND (local:MODEL or "
+                         "openai:MODEL) and the offline proxies; --judge alone: proxies only")
+    ev.add_argument("--base-url", metavar="URL", help="OpenAI-compatible endpoint of an openai: judge")
     _add_config_args(ev)
     ev.set_defaults(func=cmd_eval)
 
@@ -451,10 +484,11 @@ def _add_run_vision(rsub) -> None:
                "  unlearnkit run vision --dataset cifar10 --data-dir ~/data --model resnet18 --methods all\n"
                "  unlearnkit run vision method_params.ft.epochs=3 scenario.superclass=beta",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=["synthetic", "cifar10", "cifar100"], help="image set (default synthetic)")
-    p.add_argument("--data-dir", metavar="PATH", help="local CIFAR directory (python pickle format)")
+    p.add_argument("--dataset", choices=["synthetic", "cifar10", "cifar100", "fashion-mnist"],
+                   help="image set (default synthetic)")
+    p.add_argument("--data-dir", metavar="PATH", help="local CIFAR (python pickles) or Fashion-MNIST (IDX) directory")
     p.add_argument("--no-download", action="store_true", help="never download CIFAR; require --data-dir")
-    p.add_argument("--model", choices=["cnn", "resnet18", "wrn50"], help="classifier architecture")
+    p.add_argument("--model", choices=["cnn", "cnn_flat", "resnet20", "resnet18", "wrn50"], help="classifier architecture")
     p.add_argument("--methods", metavar="LIST", help="comma-separated method names or 'all' (default retrain,ft,ga,rl)")
     p.add_argument("--scenarios", metavar="LIST", help=f"comma-separated scenarios or 'all' ({SCENARIO_NAMES})")
     p.add_argument("--seeds", metavar="LIST", help="comma-separated seeds (default 0,1,2)")
@@ -502,6 +536,24 @@ def _add_comparison(sub) -> None:
     sw.set_defaults(func=cmd_sweep)
 
 
+def _add_judge(sub) -> None:
+    j = sub.add_parser(
+        "judge", help="Naturalness and Similarity of a run's answers (LLM judge + offline proxies); judge agreement",
+        description="`unlearnkit judge --run RUN [--backend B]` adds Naturalness and Similarity (vs the original "
+                    "model's answers) of every entry's forget answers to the run, with the judge B (local:MODEL, "
+                    "openai:MODEL) and the offline proxies; `unlearnkit judge agreement [--backend B …]` prints each "
+                    "judge's and proxy's agreement with the shipped labelled set.")
+    j.add_argument("action", nargs="?", choices=["agreement"], help="agreement: compare judges with the labelled set")
+    j.add_argument("--run", metavar="RUN", help="run name, unique prefix or directory (a language-model run)")
+    j.add_argument("--backend", action="append", metavar="BACKEND", help="local:MODEL (e.g. local:smollm2-135m) or "
+                   "openai:MODEL (API key from $OPENAI_API_KEY; repeat for agreement)")
+    j.add_argument("--base-url", metavar="URL", help="OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp server …)")
+    j.add_argument("--no-proxies", action="store_true", help="judge with the backend only")
+    j.add_argument("--fluency-model", metavar="MODEL", help="reference LM of the perplexity fluency proxy (default: "
+                   "smollm2-135m when its wheel is installed; `none` to skip)")
+    j.set_defaults(func=cmd_judge)
+
+
 def _add_runs(sub) -> None:
     rs = sub.add_parser("runs", help="the run index: list, show and compare finished runs")
     rsub = rs.add_subparsers(dest="runs_command", metavar="ACTION")
@@ -545,6 +597,8 @@ def _add_analyses(sub) -> None:
     s.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1, the full softmax)")
     s.add_argument("--max-new-tokens", type=int, default=64, help="length cap of a sampled answer")
     s.add_argument("--seed", type=int, default=0, help="sampling seed")
+    s.add_argument("--judge", metavar="BACKEND", help="Similarity per likelihood band with this judge (local:MODEL "
+                   "or openai:MODEL; default: the sentence-embedding proxy)")
     _add_bench_args(s)
     s.add_argument("overrides", nargs="*", metavar="key=value", help="method hyperparameters, e.g. lr=2e-4 epochs=5")
     s.set_defaults(func=cmd_squeeze)
@@ -590,6 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_comparison(sub)
     _add_analyses(sub)
     _add_runs(sub)
+    _add_judge(sub)
     ls = sub.add_parser("ls", help="list registered things: methods, tasks")
     ls.add_argument("what", choices=["methods", "tasks"])
     ls.set_defaults(func=cmd_ls)

@@ -119,7 +119,8 @@ class FactsConfig(StrictModel):
     """The embedded fictitious-facts benchmark (TOFU layout)."""
 
     seed: Seed = 0
-    n_subjects: int = Field(100, ge=100, le=100_000, description="trained subjects; 1 % must be ≥ 1 subject")
+    n_subjects: int = Field(100, ge=10, le=100_000, description="trained subjects (below 100, forget01 and "
+                            "forget05 round up to one subject: for smoke tests)")
     facts_per_subject: int = Field(4, ge=1, le=10)
     n_perturbed: int = Field(3, ge=3, le=6)
     n_real_authors: int = Field(30, ge=5, le=40)

@@ -97,7 +97,7 @@ class SqueezeProbe:
                     n_dup += 1
                 else:
                     own.add(k)
-                    kept.append({"index": i, "text": a})
+                    kept.append({"index": i, "text": a, "question": r["question"], "target": r["answer"]})
         total = len(recs) * self.n_samples
         self.sampling = {"drawn": total, "kept": len(kept), "equal_to_target_or_paraphrase": n_target,
                          "duplicates": n_dup, "empty": n_empty, "temperature": self.temperature,
@@ -141,3 +141,25 @@ def as_rows(method: str, records: list[dict]) -> list[dict]:
             rows.append({"method": method, "step": rec["step"], "group": g, "seq_logp": v["seq"], "tok_logp": v["tok"],
                          "n": v["n"]})
     return rows
+
+
+def band_similarity(samples: list[dict], backend: str | None = None) -> dict[str, float | None]:
+    """The seed's Similarity per likelihood band: how far θ_o's sampled answers in each band differ in meaning
+    from the target answer (mean; higher = more different). The MiniLM embedding proxy by default; a judge
+    backend (``local:…``, ``openai:…``) when given."""
+    from unlearnkit.judge import EmbeddingSimilarity, JudgeItem, judge_responses, make_backend
+
+    if not samples:
+        return {}
+    items = [JudgeItem(id=str(i), question=s["question"], response=s["text"], reference=s["target"])
+             for i, s in enumerate(samples)]
+    if backend:
+        scores = [r.score for r in judge_responses(make_backend(backend), "similarity", items)]
+    else:
+        scores = EmbeddingSimilarity().score("similarity", items)
+    out: dict[str, float | None] = {}
+    for band in ("high", "mid", "low"):
+        vals = [v for s, v in zip(samples, scores, strict=True) if s.get("band") == band and v is not None]
+        out[band] = float(np.mean(vals)) if vals else None
+    return out
+

@@ -147,15 +147,22 @@ def _plot_pointwise(results: dict[str, dict], path: Path) -> Path:
 # Squeezing report
 
 
-def squeeze_report(results: dict[str, dict], run, meta: dict) -> list[Path]:
-    from unlearnkit.analysis.squeezing import as_rows
+def squeeze_report(results: dict[str, dict], run, meta: dict, judge: str | None = None) -> list[Path]:
+    """squeezing.json / .csv / .png; with the samples' Similarity to the target per likelihood band (the seed's
+    reading of the bands: embedding proxy, or the ``judge`` backend), when it can be computed."""
+    from unlearnkit.analysis.squeezing import as_rows, band_similarity
 
     rows, doc = [], {"meta": meta, "methods": {}}
     for m, r in results.items():
         p = r["probe"]
         rows += as_rows(m, p.records)
+        try:
+            r["band_similarity"] = band_similarity(p.samples, judge)
+        except UnlearnkitError as e:  # the proxy's wheel is missing, a backend is unreachable …
+            r["band_similarity"] = {"note": str(e)}
         doc["methods"][m] = {"params": r["params"], "sampling": p.sampling, "records": p.records,
-                             "samples": p.samples, "error": r["error"], "train_steps": r["log"]["steps"]}
+                             "samples": p.samples, "error": r["error"], "train_steps": r["log"]["steps"],
+                             "band_similarity": r["band_similarity"], "similarity_judge": judge or "proxy:embedding"}
     files = [run.write_json("squeezing.json", doc), write_csv(run.layout.file("squeezing.csv"), rows)]
     files.append(_plot_squeeze(results, run.layout.file("squeezing.png")))
     return files
@@ -223,8 +230,14 @@ def squeeze_table(res: dict) -> str:
         first, last = recs[0], recs[-1]
         rows.append([m, last["step"], *[(last[g]["tok"] - first[g]["tok"]) if first[g]["tok"] is not None else None
                                        for g in GROUPS], f"{r['probe'].sampling.get('kept')}/{r['probe'].sampling.get('drawn')}"])
-    return ("Change of the mean per-token log-prob from step 0 to the last step:\n"
+    sims = [[m, *[r.get("band_similarity", {}).get(b) for b in ("high", "mid", "low")]] for m, r in res.items()
+            if "note" not in r.get("band_similarity", {"note": ""})]
+    text = ("Change of the mean per-token log-prob from step 0 to the last step:\n"
             + format_table(["method", "steps", *GROUPS, "samples kept"], rows))
+    if sims:
+        text += ("\n\nSimilarity of θ_o's sampled answers to the target, per likelihood band (higher = differs more "
+                 "in meaning):\n" + format_table(["method", "high", "mid", "low"], sims, digits=3))
+    return text
 
 
 def gradient_summary(r: dict) -> dict[str, float]:

@@ -1,8 +1,9 @@
 """Image sets with a two-level label hierarchy (fine class → superclass).
 
 :class:`ImageSet` is the in-memory form every image data set takes here (the embedded
-synthetic set, CIFAR-10, CIFAR-100): uint8 tensors ``(N, 3, H, W)`` with fine and coarse
-labels, class names and the fine → superclass map.
+synthetic set, CIFAR-10, CIFAR-100, Fashion-MNIST): uint8 tensors ``(N, C, H, W)`` — C = 3 for
+RGB, C = 1 for grey images (kept single-channel; the classifiers take C from ``len(mean)``) —
+with fine and coarse labels, class names and the fine → superclass map.
 
 The **embedded synthetic set** (:func:`synthetic`) is generated offline, deterministically
 from a seed. Each image is
@@ -44,15 +45,15 @@ class ImageSet:
     """A labelled image set with a fine → superclass hierarchy, held in memory."""
 
     name: str
-    train_x: torch.Tensor  # (N, 3, H, W) uint8
+    train_x: torch.Tensor  # (N, C, H, W) uint8, C = 3 (RGB) or 1 (grey)
     train_fine: torch.Tensor  # (N,) int64
-    test_x: torch.Tensor  # (M, 3, H, W) uint8
+    test_x: torch.Tensor  # (M, C, H, W) uint8
     test_fine: torch.Tensor  # (M,) int64
     class_names: list[str]
     superclass_names: list[str]
     fine_to_coarse: list[int]  # fine class id → superclass id
-    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)  # per-channel, in [0, 1] pixel space
-    std: tuple[float, float, float] = (0.25, 0.25, 0.25)
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5)  # per-channel (C values), in [0, 1] pixel space
+    std: tuple[float, ...] = (0.25, 0.25, 0.25)
     info: dict = field(default_factory=dict)
 
     @property
@@ -67,6 +68,10 @@ class ImageSet:
     def image_size(self) -> int:
         return int(self.train_x.shape[-1])
 
+    @property
+    def channels(self) -> int:
+        return int(self.train_x.shape[1])
+
     def classes_of(self, superclass: int) -> list[int]:
         return [c for c, s in enumerate(self.fine_to_coarse) if s == superclass]
 
@@ -79,12 +84,18 @@ class ImageSet:
     def check(self) -> None:
         """Shape and label sanity; raises UnlearnkitError on a malformed set."""
         for split, x, y in (("train", self.train_x, self.train_fine), ("test", self.test_x, self.test_fine)):
-            if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] != 3:
-                raise UnlearnkitError(f"{self.name} {split} images must be uint8 (N, 3, H, W); got {tuple(x.shape)} {x.dtype}")
+            if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] not in (1, 3):
+                raise UnlearnkitError(f"{self.name} {split} images must be uint8 (N, C, H, W) with C = 1 or 3; "
+                                      f"got {tuple(x.shape)} {x.dtype}")
+            if x.shape[1:] != self.train_x.shape[1:]:
+                raise UnlearnkitError(f"{self.name}: test images are {tuple(x.shape[1:])}, train images "
+                                      f"{tuple(self.train_x.shape[1:])}")
             if len(x) != len(y):
                 raise UnlearnkitError(f"{self.name} {split}: {len(x)} images but {len(y)} labels")
             if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(self.class_names)):
                 raise UnlearnkitError(f"{self.name} {split}: labels outside 0..{len(self.class_names) - 1}")
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise UnlearnkitError(f"{self.name}: mean/std need one value per channel ({self.channels})")
         if len(self.fine_to_coarse) != len(self.class_names):
             raise UnlearnkitError(f"{self.name}: fine_to_coarse has {len(self.fine_to_coarse)} entries for {len(self.class_names)} classes")
 

@@ -2,15 +2,18 @@
 
 - :class:`TensorLoader`: seeded mini-batches from in-memory uint8 images, yielded as float
   images in [0, 1] on the run's device (optional CIFAR augmentation: 4-px padded random crop and
-  horizontal flip). Much faster than a per-sample ``DataLoader`` for small images.
+  horizontal flip), sharded across processes when several run. Much faster than a per-sample
+  ``DataLoader`` for small images.
 - :func:`train_classifier`: supervised training (SGD + momentum, cosine schedule) through the
   shared :func:`unlearnkit.engine.train.train_loop`.
 - :func:`predict` / :func:`scenario_metrics`: one forward pass over the train and test images,
   then the pure metric functions of :mod:`unlearnkit.metrics.vision`.
 
 Device and precision are decided in one place, :func:`accelerator` (``accelerate``: the GPU
-when there is one, bf16 autocast where supported, fp32 on CPU); plain loops in methods use
-:func:`device` and :func:`autocast` from here.
+when there is one, bf16 autocast where supported, fp32 on CPU). Every method that trains does
+so through ``train_loop`` (device placement, mixed precision, DDP across processes); frozen
+teachers and one-shot updates use :func:`device` and :func:`autocast` from here. Under several
+processes only the main process (:func:`is_main_process`) may write files.
 """
 
 from __future__ import annotations
@@ -62,15 +65,30 @@ class ClassifierRecipe(StrictModel):
 
 
 class TensorLoader:
-    """Seeded mini-batches ``(x (B, 3, H, W) float in [0, 1], y (B,) int64)`` on ``device``.
+    """Seeded mini-batches ``(x (B, C, H, W) float in [0, 1], y (B,) int64)`` on ``device``.
 
     Each pass over the loader is a new epoch with a new (seeded) order.
+
+    **Several processes** (``torchrun``/``accelerate launch``; rank and world size W from
+    accelerate's state or ``torch.distributed``, or given as ``rank``/``world_size``): every rank
+    draws the same permutation of the epoch (same seed), cut into *global* batches of
+    ``batch_size × W`` samples; rank r takes the r-th contiguous chunk of each global batch, so
+    the ranks see disjoint shards and together exactly the batches one process would see with
+    ``batch_size × W`` (``batch_size`` is per rank, as in accelerate). Without ``drop_last`` the
+    permutation is first padded (wrapping round) to a multiple of W, so the last global batch
+    splits evenly; with it, an incomplete last global batch is dropped on every rank. Every rank
+    has the same ``len``. Augmentation parameters are drawn for the whole global batch and each
+    rank applies its chunk's, so they match the one-process run's. ``n``, ``images``, ``labels``
+    and :meth:`all` stay the whole set.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128, *, shuffle: bool = True,
-                 seed: int = 0, augment: bool = False, dev: torch.device | None = None, drop_last: bool = False) -> None:
+                 seed: int = 0, augment: bool = False, dev: torch.device | None = None, drop_last: bool = False,
+                 rank: int | None = None, world_size: int | None = None) -> None:
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        if (rank is None) != (world_size is None) or (world_size is not None and not 0 <= rank < world_size):
+            raise ValueError(f"rank {rank} / world_size {world_size}: give both, with 0 <= rank < world_size")
         self.dev = dev or device()
         self.images = images.to(self.dev)
         self.labels = labels.to(self.dev).long()
@@ -79,31 +97,60 @@ class TensorLoader:
         self.seed = seed
         self.augment = augment
         self.drop_last = drop_last
+        self._shard = None if rank is None else (rank, world_size)
         self._epoch = 0
 
     @property
     def n(self) -> int:
         return len(self.labels)
 
+    @property
+    def shard(self) -> tuple[int, int]:
+        """``(rank, world_size)`` this loader iterates as (fixed if given, else the running processes')."""
+        return self._shard if self._shard is not None else process_rank_world()
+
     def __len__(self) -> int:
+        _, world = self.shard
+        global_batch = self.batch_size * world
         if self.drop_last:
-            return self.n // self.batch_size
-        return math.ceil(self.n / self.batch_size)
+            return self.n // global_batch
+        return math.ceil(_padded(self.n, world) / global_batch)
+
+    def like(self, images: torch.Tensor, labels: torch.Tensor, **changes) -> TensorLoader:
+        """A loader over other samples with this one's settings (batch size, seed, shard, ...)."""
+        kw = {"shuffle": self.shuffle, "seed": self.seed, "augment": self.augment, "dev": self.dev,
+              "drop_last": self.drop_last, "rank": None, "world_size": None}
+        if self._shard is not None:
+            kw["rank"], kw["world_size"] = self._shard
+        kw.update(changes)
+        return TensorLoader(images, labels, kw.pop("batch_size", self.batch_size), **kw)
 
     def with_labels(self, labels: torch.Tensor) -> TensorLoader:
-        return TensorLoader(self.images, labels, self.batch_size, shuffle=self.shuffle, seed=self.seed,
-                            augment=self.augment, dev=self.dev, drop_last=self.drop_last)
+        return self.like(self.images, labels)
+
+    def unsharded(self) -> TensorLoader:
+        """The same loader as one process sees it (all batches, on every rank), at the same epoch;
+        for whole-set passes that must agree across ranks (e.g. SalUn's saliency gradient)."""
+        out = self.like(self.images, self.labels, rank=0, world_size=1)
+        out._epoch = self._epoch
+        return out
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         g = torch.Generator().manual_seed(self.seed * 100003 + self._epoch)
         self._epoch += 1
+        rank, world = self.shard
         order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
+        if world > 1 and not self.drop_last:
+            order = order[torch.arange(_padded(self.n, world)) % max(1, self.n)]
         order = order.to(self.dev)
+        global_batch = self.batch_size * world
         for i in range(len(self)):
-            b = order[i * self.batch_size:(i + 1) * self.batch_size]
+            whole = order[i * global_batch:(i + 1) * global_batch]
+            per = len(whole) // world
+            b = whole[rank * per:(rank + 1) * per]
             x = self.images[b].float() / 255.0
             if self.augment:
-                x = _augment(x, g)
+                x = _augment(x, g, rank * per, len(whole))
             yield x, self.labels[b]
 
     def all(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,13 +158,39 @@ class TensorLoader:
         return self.images.float() / 255.0, self.labels
 
 
-def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Random crop with 4-pixel zero padding and random horizontal flip (standard CIFAR)."""
+def _padded(n: int, world: int) -> int:
+    return math.ceil(n / world) * world
+
+
+def process_rank_world() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process: ``torch.distributed`` if initialised, else
+    accelerate's state if it is set up, else ``(0, 1)``."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    from accelerate.state import PartialState
+
+    if PartialState._shared_state:
+        st = PartialState()
+        return st.process_index, st.num_processes
+    return 0, 1
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (and in a single process): only it may write files."""
+    return process_rank_world()[0] == 0
+
+
+def _augment(x: torch.Tensor, g: torch.Generator, start: int = 0, total: int | None = None) -> torch.Tensor:
+    """Random crop with 4-pixel zero padding and random horizontal flip (standard CIFAR).
+
+    The parameters are drawn for ``total`` samples (a whole global batch) and samples
+    ``start .. start + len(x)`` of them are applied to ``x`` (one rank's chunk)."""
     B, _, H, W = x.shape
+    total = B if total is None else total
     p = F.pad(x, (4, 4, 4, 4))
-    dy = torch.randint(0, 9, (B,), generator=g).tolist()
-    dx = torch.randint(0, 9, (B,), generator=g).tolist()
-    flip = torch.rand(B, generator=g) < 0.5
+    dy = torch.randint(0, 9, (total,), generator=g).tolist()[start:start + B]
+    dx = torch.randint(0, 9, (total,), generator=g).tolist()[start:start + B]
+    flip = (torch.rand(total, generator=g) < 0.5)[start:start + B]
     out = torch.stack([p[i, :, dy[i]:dy[i] + H, dx[i]:dx[i] + W] for i in range(B)])
     out[flip] = out[flip].flip(-1)
     return out

@@ -28,6 +28,7 @@ from pydantic import Field
 
 from unlearnkit import __version__
 from unlearnkit.config import Seed, StrictModel, deep_merge, load_yaml, parse_overrides, validate
+from unlearnkit.data.fashion_mnist import FashionMNISTConfig
 from unlearnkit.data.images import ImageSet, SyntheticConfig, synthetic
 from unlearnkit.data.scenarios import SCENARIOS, TITLES, Scenario, ScenarioConfig, build_scenario, resolve_choice
 from unlearnkit.engine.vision import ClassifierRecipe, TensorLoader, device, scenario_metrics, train_classifier
@@ -52,11 +53,12 @@ Say = Callable[[str], None]
 
 
 class DataConfig(StrictModel):
-    dataset: Literal["synthetic", "cifar10", "cifar100"] = "synthetic"
-    data_dir: str | None = Field(None, description="local CIFAR directory (python pickles); None = download")
+    dataset: Literal["synthetic", "cifar10", "cifar100", "fashion-mnist"] = "synthetic"
+    data_dir: str | None = Field(None, description="local CIFAR / Fashion-MNIST directory; None = find or download")
     download: bool = True
     augment: bool = Field(False, description="random crop + flip while training (standard for CIFAR)")
     synthetic: SyntheticConfig = SyntheticConfig()
+    fashion_mnist: FashionMNISTConfig = FashionMNISTConfig()
 
 
 class VisionEvalConfig(StrictModel):
@@ -96,6 +98,25 @@ PRESETS: dict[str, dict[str, Any]] = {
             "salun": {"epochs": 6, "lr": 0.02},
             "scrub": {"epochs": 5, "msteps": 2, "lr": 0.01},
             "tarf": {"epochs": 10, "lr": 0.1, "k0": 0.01, "t1": 0.5, "t0": 5},
+        },
+    },
+    "fashion-mnist": {
+        "data": {"dataset": "fashion-mnist", "augment": False,
+                 "fashion_mnist": {"train_per_class": 300, "test_per_class": 200}},
+        "model": {"arch": "cnn_flat", "width": 16},
+        "train": {"epochs": 10, "lr": 0.02, "batch_size": 32},
+        "unlearn_batch_size": 32,
+        "cpu_threads": 1,
+        "method_params": {
+            "ft": {"epochs": 4, "lr": 0.025},
+            "rl": {"epochs": 3, "lr": 0.005},
+            "ga": {"epochs": 5, "lr": 0.0001},
+            "iu": {"alpha": 0.002, "damping": 0.001, "fisher_samples": 128},
+            "bs": {"epochs": 5, "lr": 0.0001},
+            "l1_sparse": {"epochs": 4, "lr": 0.025, "gamma": 0.0002},
+            "salun": {"epochs": 3, "lr": 0.005},
+            "scrub": {"epochs": 3, "msteps": 2, "lr": 0.001},
+            "tarf": {"epochs": 5, "lr": 0.025, "k0": 0.01, "t1": 0.5, "t0": 2.5},
         },
     },
     "cifar10": {
@@ -190,7 +211,7 @@ def run_name(cfg: VisionRunConfig, data_key: dict) -> str:
 
 def setting_key(cfg: VisionRunConfig, data_key: dict) -> dict:
     """Everything the entries of a run share (the run's name hashes it)."""
-    return {"data_key": data_key, "data": cfg.data.model_dump(exclude={"data_dir", "download"}),
+    return {"data_key": data_key, "data": cfg.data.model_dump(exclude={"data_dir", "download", "fashion_mnist"}),
             "scenario": cfg.scenario.model_dump(), "model": cfg.model.model_dump(), "train": cfg.train.model_dump(),
             "unlearn_batch_size": cfg.unlearn_batch_size, "eval": cfg.eval.model_dump()}
 
@@ -215,6 +236,12 @@ def load_images(cfg: DataConfig) -> tuple[ImageSet, dict]:
     """The image set and a key that identifies its content (for the caches)."""
     if cfg.dataset == "synthetic":
         return synthetic(cfg.synthetic), {"dataset": "synthetic", "synthetic": cfg.synthetic.model_dump()}
+    if cfg.dataset == "fashion-mnist":
+        from unlearnkit.data.fashion_mnist import load_fashion_mnist
+
+        ds = load_fashion_mnist(cfg.data_dir, cfg.download, cfg.fashion_mnist)
+        return ds, {"dataset": "fashion-mnist", "content": ds.info["content_hash"],
+                    "subset": cfg.fashion_mnist.model_dump()}
     from unlearnkit.data.cifar import _FILES, find_folder, load_cifar
 
     ds = load_cifar(cfg.dataset, cfg.data_dir, cfg.download)

@@ -256,6 +256,27 @@ class Run:
         self._index(entry, "done", None, per_sample, provenance, metrics)
         return rec
 
+    def add_metrics(self, entry: str, metrics: Mapping[str, Any], extra: dict | None = None,
+                    files: Mapping[str, list[dict]] | None = None) -> EntryRecord:
+        """Add metrics computed later (e.g. judge scores) to a finished entry: its files first (JSON lines
+        beside its results), then results.json with the merged aggregates, then the index. The entry's hash
+        is unchanged — what it measured did not change, only what is known about it."""
+        rec = self.record(entry)
+        if rec is None:
+            raise UnlearnkitError(f"entry {entry!r} of run {self.name!r} is not finished: run it before adding metrics")
+        for name, rows in (files or {}).items():
+            atomic_write_jsonl(self.layout.results(entry) / check_run_name(name, "file name"), rows)
+        merged = {**rec.aggregates, **{k: asdict(Metric.of(v)) for k, v in metrics.items()}}
+        rec = EntryRecord(entry=rec.entry, aggregates=merged, provenance=rec.provenance,
+                          extra={**rec.extra, **_jsonable(extra or {})}, per_sample=rec.per_sample)
+        atomic_write_json(self.layout.result_file(entry), _jsonable(asdict(rec)))
+        e = rec.entry
+        info = EntryInfo(name=entry, hash=e.get("hash", ""), method=e.get("method"), seed=e.get("seed"),
+                         params_hash=e.get("params_hash"), group=e.get("group", ""), model=e.get("model"))
+        self._index(info, "done", None, rec.per_sample, rec.provenance,
+                    {k: Metric.of(v) for k, v in merged.items()})
+        return rec
+
     def write_failed(self, entry: EntryInfo, error: str) -> None:
         atomic_write_json(self.layout.failed_file(entry.name), {"error": error, "hash": entry.hash,
                                                                "entry": asdict(entry)})

@@ -98,9 +98,9 @@ def random_other_labels(labels: torch.Tensor, num_classes: int, seed: int) -> to
 
 
 def concat(a: TensorLoader, b: TensorLoader, seed: int | None = None) -> TensorLoader:
-    """One loader over the samples of ``a`` and ``b`` (settings of ``a``)."""
-    return TensorLoader(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]), a.batch_size,
-                        shuffle=a.shuffle, seed=a.seed if seed is None else seed, augment=a.augment, dev=a.dev)
+    """One loader over the samples of ``a`` and ``b`` (settings of ``a``, its shard included)."""
+    return a.like(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]),
+                  seed=a.seed if seed is None else seed, drop_last=False)
 
 
 def mean_ce(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from unlearnkit.engine.train import train_loop
+from unlearnkit.engine.train import LoopState, train_loop
 from unlearnkit.engine.vision import sgd_factory
 from unlearnkit.methods import MethodSpec, register
 from unlearnkit.methods.vision.base import SGDParams, VisionContext, clone, trainable
@@ -36,18 +36,17 @@ def l1_sparse(ctx: VisionContext, p: L1SparseParams) -> torch.nn.Module:
     model = clone(ctx.original).to(ctx.device)
     params = trainable(model)
     total = p.epochs * len(ctx.unlearn)
-    state = {"step": 0}
+    state = LoopState()  # train_loop keeps state.step = optimiser steps taken so far
 
     def loss_fn(m, batch):
         x, y = batch
-        g = l1_schedule(state["step"], total, p.gamma)
-        state["step"] += 1
+        g = l1_schedule(state.step, total, p.gamma)
         ce = F.cross_entropy(m(x), y)
         reg = l1_norm(params)
         return ce + g * reg, {"ce": float(ce.detach()), "gamma": g, "l1": float(reg.detach())}
 
     train_loop(model, ctx.unlearn, loss_fn, lr=p.lr, epochs=p.epochs, max_grad_norm=None, desc="l1_sparse",
-               params=params, optimizer_factory=sgd_factory(p.lr, p.momentum, p.weight_decay))
+               params=params, optimizer_factory=sgd_factory(p.lr, p.momentum, p.weight_decay), state=state)
     return model
 
 

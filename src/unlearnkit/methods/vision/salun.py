@@ -47,11 +47,12 @@ def saliency_mask(grads: list[torch.Tensor], fraction: float) -> list[torch.Tens
 
 
 def forget_gradient(model: torch.nn.Module, params: list[torch.nn.Parameter], loader) -> list[torch.Tensor]:
-    """∇_θ Σ_{D_f} CE in eval mode (BatchNorm statistics untouched)."""
+    """∇_θ Σ_{D_f} CE in eval mode (BatchNorm statistics untouched), over the whole of D_f on every
+    rank (the unsharded loader), so every process derives the same mask."""
     was = model.training
     model.eval()
     total = [torch.zeros_like(q) for q in params]
-    for x, y in loader:
+    for x, y in loader.unsharded():
         loss = torch.nn.functional.cross_entropy(model(x), y, reduction="sum")
         for t, g in zip(total, torch.autograd.grad(loss, params), strict=True):
             t.add_(g)

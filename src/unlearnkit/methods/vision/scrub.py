@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
-from unlearnkit.engine.vision import autocast
+from unlearnkit.engine.train import Pass, TrainLog, train_loop
+from unlearnkit.engine.vision import autocast, sgd_factory
 from unlearnkit.methods import MethodSpec, register
-from unlearnkit.methods.vision.base import SGDParams, VisionContext, clone, frozen_copy, sgd
+from unlearnkit.methods.vision.base import SGDParams, VisionContext, clone, frozen_copy
 
 
 class SCRUBParams(SGDParams):
@@ -58,25 +59,38 @@ def scrub_schedule(epochs: int, msteps: int) -> list[str]:
 def scrub(ctx: VisionContext, p: SCRUBParams) -> torch.nn.Module:
     student = clone(ctx.original).to(ctx.device)
     teacher = frozen_copy(ctx.original).to(ctx.device)
-    opt = sgd(student.parameters(), p)
-    passes = []
-    for kind in scrub_schedule(p.epochs, p.msteps):
-        loader = ctx.forget if kind == "max" else ctx.unlearn
-        n = 0
-        for x, y in loader:
+
+    def loss(kind: str):
+        def fn(model, batch):
+            x, y = batch
             with autocast():
-                s = student(x)
+                s = model(x)
                 with torch.no_grad():
                     t = teacher(x)
                 kl = distill_kl(s, t, p.temperature)
-                loss = -kl if kind == "max" else p.gamma * F.cross_entropy(s, y) + p.alpha * kl
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            n += 1
-        passes.append({"pass": kind, "batches": n, "last_loss": float(loss.detach())})
-    ctx.log["passes"] = passes
+                if kind == "max":
+                    return -kl, {"kl": float(kl.detach())}
+                return p.gamma * F.cross_entropy(s, y) + p.alpha * kl, {"kl": float(kl.detach())}
+        return fn
+
+    max_pass, min_pass = Pass(ctx.forget, loss("max"), "max"), Pass(ctx.unlearn, loss("min"), "min")
+    log = train_loop(student, None, None, passes=lambda e: [max_pass, min_pass] if e < p.msteps else [min_pass],
+                     lr=p.lr, epochs=p.epochs, max_grad_norm=None, desc="scrub",
+                     optimizer_factory=sgd_factory(p.lr, p.momentum, p.weight_decay))
+    ctx.log["passes"] = pass_summary(log)
     return student.eval()
+
+
+def pass_summary(log: TrainLog) -> list[dict]:
+    """Consecutive steps of one pass → ``{"pass", "batches", "last_loss"}`` (the schedule as run)."""
+    out: list[dict] = []
+    for rec in log.steps:
+        if out and out[-1]["pass"] == rec["pass"] and out[-1]["epoch"] == rec["epoch"]:
+            out[-1]["batches"] += 1
+            out[-1]["last_loss"] = rec["loss"]
+        else:
+            out.append({"pass": rec["pass"], "epoch": rec["epoch"], "batches": 1, "last_loss": rec["loss"]})
+    return [{k: v for k, v in d.items() if k != "epoch"} for d in out]
 
 
 SPEC = register(MethodSpec(

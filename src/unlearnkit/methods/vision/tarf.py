@@ -31,10 +31,11 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
-from unlearnkit.engine.vision import TensorLoader, autocast, predict
+from unlearnkit.engine.train import LoopState, train_loop
+from unlearnkit.engine.vision import TensorLoader, autocast, predict, process_rank_world, sgd_factory
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.methods import MethodSpec, register
-from unlearnkit.methods.vision.base import SGDParams, VisionContext, clone, cycle, sgd
+from unlearnkit.methods.vision.base import SGDParams, VisionContext, clone, cycle
 
 
 class TARFParams(SGDParams):
@@ -103,48 +104,61 @@ def identify(before: tuple[torch.Tensor, torch.Tensor], after: tuple[torch.Tenso
 def tarf(ctx: VisionContext, p: TARFParams) -> torch.nn.Module:
     check_phases(p.t1, p.t0, p.epochs)
     model = clone(ctx.original).to(ctx.device)
-    opt = sgd(model.parameters(), p)
-    steps = len(ctx.unlearn)
-    before = per_class_stats(ctx.original, ctx.unlearn, ctx.num_classes)
-    identified: list[int] | None = None
-    ascent_iter = cycle(ctx.forget)
-    history = []
-    for epoch in range(p.epochs):
-        for i, (x_un, y_un) in enumerate(ctx.unlearn):
-            t = epoch + i / steps
-            if identified is None and t >= p.t1:
-                identified = _identify(ctx, model, before, p)
-                if p.variant == "with_identified" and identified:
-                    ascent_iter = cycle(_ascent_loader(ctx, identified))
-            k = k_schedule(t, p.t0, p.k0)
-            w = tau(t, p.t1, y_un, identified or [])
-            with autocast():
-                loss = torch.zeros((), device=ctx.device)
-                terms = {}
-                if k > 0:
-                    x_f, y_f = next(ascent_iter)
-                    ce_f = F.cross_entropy(model(x_f), y_f)
-                    loss = loss - k * ce_f
-                    terms["forget_ce"] = float(ce_f.detach())
-                if bool(w.any()):
-                    ce_un = (F.cross_entropy(model(x_un), y_un, reduction="none") * w).mean()
-                    loss = loss + ce_un
-                    terms["retain_ce"] = float(ce_un.detach())
-            if not loss.requires_grad:
-                continue
-            if not torch.isfinite(loss):
-                raise UnlearnkitError(f"tarf: loss became {float(loss)} at epoch {t:.2f}; lower lr or k0")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if p.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), p.max_grad_norm)
-            opt.step()
-        history.append({"epoch": epoch, "phase": phase(epoch, p.t1, p.t0), "k_start": k_schedule(epoch, p.t0, p.k0),
-                        **terms})
-    if identified is None:  # t1 at or beyond the last step
-        identified = _identify(ctx, model, before, p)
-    ctx.log["history"] = history
+    run = _TARFRun(ctx, p, model)
+    train_loop(model, ctx.unlearn, run.loss, lr=p.lr, epochs=p.epochs, max_grad_norm=p.max_grad_norm, desc="tarf",
+               optimizer_factory=sgd_factory(p.lr, p.momentum, p.weight_decay), state=run.state,
+               on_epoch_end=run.epoch_end)
+    if run.identified is None:  # t1 at or beyond the last step
+        run.identified = _identify(ctx, model, run.before, p)
+    ctx.log["history"] = run.history
     return model.eval()
+
+
+class _TARFRun:
+    """TARF's per-batch objective for :func:`train_loop`: t = epoch + batch / len(D_un) from the
+    loop's state; identification happens (once) at the first batch with t ≥ t₁."""
+
+    def __init__(self, ctx: VisionContext, p: TARFParams, model: torch.nn.Module) -> None:
+        self.ctx, self.p, self.model = ctx, p, model  # model: the plain module (identification needs no DDP)
+        self.before = per_class_stats(ctx.original, ctx.unlearn, ctx.num_classes)
+        self.identified: list[int] | None = None
+        self.ascent_iter = cycle(ctx.forget)
+        self.state = LoopState()
+        self.history: list[dict] = []
+        self.terms: dict[str, float] = {}
+        # Several processes must run the same forward passes on every rank (DDP syncs BatchNorm
+        # buffers in each forward), so after t₁ the D_un forward runs even on a batch whose τ is all 0.
+        self.same_forwards = process_rank_world()[1] > 1
+
+    def loss(self, model, batch):
+        ctx, p = self.ctx, self.p
+        x_un, y_un = batch
+        t = self.state.progress
+        if self.identified is None and t >= p.t1:
+            self.identified = _identify(ctx, self.model, self.before, p)
+            if p.variant == "with_identified" and self.identified:
+                self.ascent_iter = cycle(_ascent_loader(ctx, self.identified))
+        k = k_schedule(t, p.t0, p.k0)
+        w = tau(t, p.t1, y_un, self.identified or [])
+        with autocast():
+            loss = torch.zeros((), device=ctx.device)
+            self.terms = {}
+            if k > 0:
+                x_f, y_f = next(self.ascent_iter)
+                ce_f = F.cross_entropy(model(x_f), y_f)
+                loss = loss - k * ce_f
+                self.terms["forget_ce"] = float(ce_f.detach())
+            if bool(w.any()) or (self.same_forwards and t >= p.t1):
+                ce_un = (F.cross_entropy(model(x_un), y_un, reduction="none") * w).mean()
+                loss = loss + ce_un
+                self.terms["retain_ce"] = float(ce_un.detach())
+        return (loss if loss.requires_grad else None), self.terms
+
+    def epoch_end(self, epoch: int, log) -> bool:
+        p = self.p
+        self.history.append({"epoch": epoch, "phase": phase(epoch, p.t1, p.t0),
+                             "k_start": k_schedule(epoch, p.t0, p.k0), **self.terms})
+        return False
 
 
 def _identify(ctx: VisionContext, model: torch.nn.Module, before, p: TARFParams) -> list[int]:
@@ -164,9 +178,9 @@ def _identify(ctx: VisionContext, model: torch.nn.Module, before, p: TARFParams)
 def _ascent_loader(ctx: VisionContext, identified: list[int]) -> TensorLoader:
     lab = ctx.unlearn.labels
     sel = torch.isin(lab, torch.as_tensor(identified, dtype=lab.dtype, device=lab.device))
-    return TensorLoader(torch.cat([ctx.forget.images, ctx.unlearn.images[sel]]),
-                        torch.cat([ctx.forget.labels, lab[sel]]), ctx.forget.batch_size, seed=ctx.seed + 7,
-                        augment=ctx.forget.augment, dev=ctx.forget.dev)
+    return ctx.forget.like(torch.cat([ctx.forget.images, ctx.unlearn.images[sel]]),
+                           torch.cat([ctx.forget.labels, lab[sel]]), seed=ctx.seed + 7, shuffle=True,
+                           drop_last=False)
 
 
 SPEC = register(MethodSpec(
