@@ -39,8 +39,8 @@ def subcommand(snippet: str) -> list[str]:
 
 def test_the_readme_documents_the_main_commands():
     cmds = {" ".join(subcommand(c)) for c in documented_commands()}
-    for required in ("run", "run vision", "eval", "unlearn", "ls methods", "runs ls", "runs show", "runs compare",
-                     "calibrate", "data build", "models build", "report"):
+    for required in ("run", "run vision", "eval", "unlearn", "ls methods", "ls tasks", "runs ls", "runs show",
+                     "runs compare", "calibrate", "data build", "models build", "report"):
         assert required in cmds, f"`unlearnkit {required}` is missing from the README's command table"
 
 
@@ -54,7 +54,7 @@ def test_every_documented_command_has_help(snippet, capsys):
     assert out.out.startswith("usage: unlearnkit") and "Traceback" not in out.out + out.err
 
 
-@pytest.mark.parametrize("argv", [["ls", "methods"], ["runs", "ls"], ["runs", "ls", "--json"], ["data", "build"],
+@pytest.mark.parametrize("argv", [["ls", "methods"], ["ls", "tasks"], ["runs", "ls"], ["runs", "ls", "--json"], ["data", "build"],
                                   ["run", "vision", "--list-methods"]])
 def test_cheap_documented_commands_run_in_a_fresh_home(argv, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path))

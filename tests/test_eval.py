@@ -86,7 +86,7 @@ def test_original_is_far_from_the_reference(results):
     assert r.value("forget.es_exact") <= 0.3 and r.value("forget.em") <= 0.5
     assert o.value("retain.es_exact") >= 0.9 and r.value("retain.es_exact") >= 0.9
     assert abs(o.value("mu") - r.value("mu")) < 0.1
-    assert o.value("mia.auc_min_k") > 0.9 and o.value("privleak") > 0
+    assert o.value("mia.auc_min_k") > 0.9 and o.value("privleak") < -80  # MUSE convention: θ_o ≈ −100
 
 
 def test_base_model_knows_only_the_utility_facts(results):

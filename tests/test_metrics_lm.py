@@ -28,9 +28,11 @@ from unlearnkit.metrics import (
     higher_is_better,
     mem_util_agg,
     mia_auc,
+    mia_gradnorm_score,
     mia_loss_score,
     mia_min_k_plus_plus_score,
     mia_min_k_score,
+    mia_reference_score,
     mia_zlib_score,
     min_k_plus_plus_moments,
     min_k_plus_plus_token_scores,
@@ -291,9 +293,32 @@ def test_mia_loss_score() -> None:
 
 
 def test_mia_zlib_score() -> None:
-    """len(zlib.compress(b"hello world")) = 19 bytes; NLL sum = 1 + 2 + 3 = 6 ⇒ score = −6/19."""
+    """len(zlib.compress(b"hello world")) = 19 bytes; mean NLL = (1 + 2 + 3)/3 = 2 ⇒ score = −2/19 = −0.105263.
+    (The mean, as the published attack, MUSE and OpenUnlearning; unlearnkit ≤ 0.1 used the sum, −6/19.)"""
     assert len(zlib.compress(b"hello world")) == 19
-    assert mia_zlib_score([-1.0, -2.0, -3.0], "hello world") == pytest.approx(-6 / 19, abs=TOL)
+    assert mia_zlib_score([-1.0, -2.0, -3.0], "hello world") == pytest.approx(-2 / 19, abs=TOL)
+    assert mia_zlib_score([-1.0, -2.0, -3.0], "hello world") != pytest.approx(-6 / 19, abs=1e-3)
+
+
+def test_mia_reference_score() -> None:
+    """Mean log-probs −0.5 (model) and −2.0 (reference): score = −0.5 − (−2.0) = 1.5 = NLL_ref − NLL_θ
+    = ln(ppl_ref/ppl_θ) = ln(e^2/e^0.5). A sample the reference finds as easy scores 0."""
+    assert mia_reference_score(-0.5, -2.0) == pytest.approx(1.5, abs=TOL)
+    assert mia_reference_score(-2.0, -2.0) == pytest.approx(0.0, abs=TOL)
+    assert mia_reference_score(mia_loss_score([math.log(0.5), math.log(0.25)]),
+                               mia_loss_score([math.log(0.25), math.log(0.25)])) == pytest.approx(0.5 * LN2, abs=TOL)
+    # members easier for θ than for θ_r ⇒ AUC 1: members [1.5, 1.0], non-members [0.1, −0.2]
+    assert mia_auc([mia_reference_score(-0.5, -2.0), mia_reference_score(-1.0, -2.0)],
+                   [mia_reference_score(-1.9, -2.0), mia_reference_score(-2.2, -2.0)]) == pytest.approx(1.0, abs=TOL)
+
+
+def test_mia_gradnorm_score() -> None:
+    """‖g‖ = 0.3 ⇒ score −0.3; members have flatter loss (smaller norms): [0.1, 0.2] vs [0.5, 0.9] ⇒ AUC 1."""
+    assert mia_gradnorm_score(0.3) == pytest.approx(-0.3, abs=TOL)
+    assert mia_auc([mia_gradnorm_score(0.1), mia_gradnorm_score(0.2)],
+                   [mia_gradnorm_score(0.5), mia_gradnorm_score(0.9)]) == pytest.approx(1.0, abs=TOL)
+    with pytest.raises(UnlearnkitError, match="norm"):
+        mia_gradnorm_score(-1.0)
 
 
 def test_mia_min_k_score() -> None:
@@ -350,12 +375,18 @@ def test_mia_auc_empty_side_is_an_error() -> None:
 
 
 def test_privleak_sign() -> None:
-    """(0.6 − 0.5)/0.5·100 = +20 (under-unlearning); (0.4 − 0.5)/0.5·100 = −20 (over); equal ⇒ 0."""
-    assert privleak(0.6, 0.5) == pytest.approx(20.0, abs=TOL)
-    assert privleak(0.4, 0.5) == pytest.approx(-20.0, abs=TOL)
+    """MUSE's convention, A' = 1 − AUC, PrivLeak = (A'(θ_u) − A'(θ_r)) / A'(θ_r) × 100:
+    AUC 0.6 vs 0.5: (0.4 − 0.5)/0.5·100 = −20 (under-unlearning); AUC 0.4 vs 0.5: (0.6 − 0.5)/0.5·100 = +20
+    (over-unlearning); equal ⇒ 0. The original model on TOFU (AUC 1.0, θ_r 0.5): (0 − 0.5)/0.5·100 = −100;
+    AUC 0.9 vs θ_r 0.6: (0.1 − 0.4)/0.4·100 = −75. A reference with AUC 1 (A' = 0) is an error."""
+    assert privleak(0.6, 0.5) == pytest.approx(-20.0, abs=TOL)
+    assert privleak(0.4, 0.5) == pytest.approx(20.0, abs=TOL)
     assert privleak(0.5, 0.5) == pytest.approx(0.0, abs=TOL)
-    with pytest.raises(UnlearnkitError, match="reference AUC is 0"):
-        privleak(0.5, 0.0)
+    assert privleak(1.0, 0.5) == pytest.approx(-100.0, abs=TOL)
+    assert privleak(0.9, 0.6) == pytest.approx(-75.0, abs=TOL)
+    with pytest.raises(UnlearnkitError, match="reference AUC is 1"):
+        privleak(0.5, 1.0)
+    assert privleak(0.5, 0.0) == pytest.approx(-50.0, abs=TOL)  # (0.5 − 1)/1·100
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,3 +435,41 @@ def test_import_does_not_load_torch_or_transformers() -> None:
     code = "import sys, unlearnkit.metrics; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------
+# The OpenUnlearning convention (metrics.convention=openunlearning)
+
+
+def test_openunlearning_convention_drops_eos_for_es_em_min_k() -> None:
+    """Answer flags c = [1, 0, 1, 1] with the last position the EOS token.
+    unlearnkit: ES = 1 − 2/4 = 0.5 (last wrong token at position 2), EM = 3/4.
+    openunlearning: EOS dropped ⇒ c = [1, 0, 1]: ES = 1 − 2/3 = 1/3, EM = 2/3.
+    Min-K% (k = 0.4) of log p = [−1, −3, −2, −0.1]: ours int(1.6) = 1 lowest = −3; OU without EOS
+    [−1, −3, −2]: int(1.2) = 1 lowest = −3. Min-K% with k = 0.5: ours int(2) = 2 lowest mean (−3 − 2)/2 = −2.5;
+    OU int(1.5) = 1 ⇒ −3. Min-K%++ reads z the same way."""
+    from unlearnkit.metrics import convention
+
+    ours, ou = convention("unlearnkit"), convention("openunlearning")
+    c = [1, 0, 1, 1]
+    assert ours.es(c) == pytest.approx(0.5, abs=TOL) and ou.es(c) == pytest.approx(1 / 3, abs=TOL)
+    assert ours.em(c) == pytest.approx(0.75, abs=TOL) and ou.em(c) == pytest.approx(2 / 3, abs=TOL)
+    lp = [-1.0, -3.0, -2.0, -0.1]
+    assert ours.min_k(lp, 0.4) == pytest.approx(-3.0, abs=TOL) and ou.min_k(lp, 0.4) == pytest.approx(-3.0, abs=TOL)
+    assert ours.min_k(lp, 0.5) == pytest.approx(-2.5, abs=TOL) and ou.min_k(lp, 0.5) == pytest.approx(-3.0, abs=TOL)
+    assert ou.min_k_plus_plus(lp, 0.5) == pytest.approx(-3.0, abs=TOL)
+    with pytest.raises(UnlearnkitError, match="convention"):
+        convention("tofu-2024")
+
+
+def test_openunlearning_es_counts_a_wrong_last_token_as_one_over_n() -> None:
+    """Flags without EOS c = [1, 1, 0] (n = 3), the last token wrong: no prefix lets greedy decoding finish, so
+    unlearnkit's ES = 0 (k = n); OpenUnlearning's search stops at k = n − 1 = 2 ⇒ ES = 1 − 2/3 = 1/3 = 1/n.
+    All correct ⇒ 1 in both; c = [0, 1, 1] ⇒ k = 1, 1 − 1/3 = 2/3 in both."""
+    from unlearnkit.metrics import extraction_strength_one_over_n
+
+    assert extraction_strength([1, 1, 0]) == pytest.approx(0.0, abs=TOL)
+    assert extraction_strength_one_over_n([1, 1, 0]) == pytest.approx(1 / 3, abs=TOL)
+    assert extraction_strength_one_over_n([0, 0, 0, 0]) == pytest.approx(0.25, abs=TOL)
+    for c, es in (([1, 1, 1], 1.0), ([0, 1, 1], 2 / 3)):
+        assert extraction_strength_one_over_n(c) == pytest.approx(es, abs=TOL) == extraction_strength(c)

@@ -96,15 +96,21 @@ def cmd_models_build(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from unlearnkit.config import load_config
+    from unlearnkit.config import load_config, parse_overrides
     from unlearnkit.engine.evaluate import EvalConfig
     from unlearnkit.recipes.evaluate import evaluate_paths
     from unlearnkit.results.tables import eval_table
+    from unlearnkit.tasks import get_task
 
-    cfg = load_config(EvalConfig, _config_file(args), [*_overrides(args), f"forget={args.forget}"])
+    task = get_task(args.task)
+    if args.judge is not None and task.name != "tofu":
+        raise UnlearnkitError("--judge judges answers to TOFU-format questions: use it with --task tofu")
+    overrides = [o for o in _overrides(args) if not o.startswith("task_options.")]
+    options = parse_overrides([o for o in _overrides(args) if o.startswith("task_options.")]).get("task_options", {})
+    cfg = load_config(EvalConfig, _config_file(args), [*overrides, f"forget={args.forget or task.default_forget}"])
     res, run = evaluate_paths(model=args.model, benchmark=args.benchmark, data=args.data, reference=args.reference,
                               no_reference=args.no_reference, cfg=cfg, out=args.out, dtype=args.dtype,
-                              force=args.force, say=_say)
+                              force=args.force, say=_say, task=task.name, task_options=options)
     _say("")
     _say(eval_table(res))
     if args.judge is not None:
@@ -252,9 +258,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
+    from unlearnkit.results.tables import format_table
+
+    if args.what == "tasks":
+        from unlearnkit.tasks import all_tasks
+
+        _say("tasks (`unlearnkit run task=NAME`, `unlearnkit eval --task NAME`; docs/tasks.md):")
+        _say(format_table(["name", "what it evaluates", "forget splits", "published data"],
+                          [[t.name, t.summary, ", ".join(t.forget_splits), f"benchmark={t.published} ({t.hub})"]
+                           for t in all_tasks()]))
+        return 0
     from unlearnkit.methods import methods_for
     from unlearnkit.methods.llm.base import LMObjective
-    from unlearnkit.results.tables import format_table
 
     for domain, title in (("llm", "language-model methods"), ("vision", "image-classifier methods")):
         specs = methods_for(domain)
@@ -426,13 +441,19 @@ def _add_build(sub) -> None:
 
 
 def _add_eval(sub) -> None:
-    ev = sub.add_parser("eval", help="evaluate a model on the fictitious-facts benchmark (SPEC §2.2 metrics)")
+    ev = sub.add_parser("eval", help="evaluate a model on a task (TOFU by default; every metric the task declares)",
+                        description="Evaluate one model on a task and compare it with the reference θ_r. Task options "
+                                    "as overrides: task_options.KEY=VALUE; metric conventions: metrics.convention=…")
     ev.add_argument("--model", required=True, metavar="PATH", help="model directory or hub name org/name (with its "
                     "tokenizer)")
-    ev.add_argument("--benchmark", choices=["embedded", "tofu"], default="embedded",
-                    help="embedded: the built-in fictitious-facts set; tofu: TOFU data (--data or the hub)")
-    ev.add_argument("--data", metavar="PATH", help="TOFU-format data directory (default: embedded build, or locuslab/TOFU)")
-    ev.add_argument("--forget", default="forget10", help="forget01 | forget05 | forget10 (default forget10)")
+    ev.add_argument("--task", default="tofu", help="the task (`unlearnkit ls tasks`): tofu, muse, wmdp (default tofu)")
+    ev.add_argument("--benchmark", choices=["embedded", "tofu", "muse", "wmdp"], default="embedded",
+                    help="embedded: the task's offline twin; tofu|muse|wmdp: the task's published data (--data or the "
+                    "hub)")
+    ev.add_argument("--data", metavar="PATH", help="the published data: a local directory in its layout (default: the "
+                    "embedded build, or the task's hub name)")
+    ev.add_argument("--forget", default=None, help="forget split (TOFU: forget01 | forget05 | forget10, default "
+                    "forget10; MUSE: forget | scal1..4; WMDP: forget)")
     ev.add_argument("--reference", metavar="PATH", help="retrained reference θ_r for FQ and PrivLeak "
                     "(embedded default: the built θ_r)")
     ev.add_argument("--no-reference", action="store_true", help="skip FQ and PrivLeak explicitly")
@@ -459,7 +480,9 @@ def _add_run(sub) -> None:
         "lm", help="the language-model benchmark (what `unlearnkit run` does)",
         description="Build or reuse the models, run every method, evaluate Original, Retrain and each θ_u, and print "
                     "the comparison table. Rerunning the same command resumes it; entries whose inputs changed are "
-                    "recomputed.")
+                    "recomputed. task=tofu (default) | muse | wmdp picks the evaluation task (`unlearnkit ls tasks`, "
+                    "presets configs/muse.yaml, configs/wmdp.yaml); eval_every.* evaluates during training; "
+                    "metrics.convention=openunlearning reproduces OpenUnlearning's definitions.")
     _add_config_args(lm)
     lm.add_argument("--retry-failed", action="store_true", help="rerun entries that failed earlier (e.g. NaN loss)")
     lm.set_defaults(func=cmd_run)
@@ -658,8 +681,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runs(sub)
     _add_report(sub)
     _add_judge(sub)
-    ls = sub.add_parser("ls", help="list registered things")
-    ls.add_argument("what", choices=["methods"])
+    ls = sub.add_parser("ls", help="list registered things: methods, tasks")
+    ls.add_argument("what", choices=["methods", "tasks"])
     ls.set_defaults(func=cmd_ls)
     return p
 

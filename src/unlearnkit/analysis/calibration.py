@@ -21,19 +21,26 @@ from pydantic import Field
 from unlearnkit.config import StrictModel
 from unlearnkit.errors import UnlearnkitError
 
-RETAIN_METRICS = ("retain.es_exact", "retain.es_perturb", "retain.em", "retain.prob", "mu")
+
+def retain_metrics() -> list[str]:
+    """The retain metrics some task lets calibration hold (each task declares its own: ``calibration_metrics``)."""
+    from unlearnkit.tasks import all_tasks
+
+    return list(dict.fromkeys(m for t in all_tasks() for m in t.calibration_metrics))
 
 
 class CalibrationConfig(StrictModel):
     tau: float = Field(0.9, gt=0, le=1, description="keep τ · retain metric of θ_o")
-    metric: str = Field("retain.es_exact", description=f"retain metric to hold: one of {', '.join(RETAIN_METRICS)}")
+    metric: str = Field("retain.es_exact", description="retain metric to hold: one the run's task declares "
+                        "(TOFU: retain.es_exact, retain.es_perturb, retain.em, retain.prob, mu)")
     tol: float = Field(1e-3, gt=0, lt=0.5, description="bisection tolerance on α")
     grid: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0],
                               description="coarse α grid: sanity check of monotonicity, and the α-curve")
 
     def model_post_init(self, _ctx) -> None:
-        if self.metric not in RETAIN_METRICS:
-            raise UnlearnkitError(f"calibration metric {self.metric!r} is not supported: use one of {', '.join(RETAIN_METRICS)}")
+        known = retain_metrics()
+        if self.metric not in known:
+            raise UnlearnkitError(f"calibration metric {self.metric!r} is not supported: use one of {', '.join(known)}")
         if any(not 0 <= a <= 1 for a in self.grid) or sorted(self.grid) != self.grid or len(self.grid) < 2:
             raise UnlearnkitError("calibration grid must be ≥ 2 increasing values in [0, 1], e.g. [0, 0.5, 1]")
 
@@ -96,67 +103,40 @@ def search_alpha(f: Callable[[float], float], target: float, grid: list[float] |
 # Calibrating a finished run
 
 
-def retain_value(model, tokenizer, source, metric: str, eval_cfg) -> float:
-    """The retain metric of the current weights (one teacher-forced pass; full evaluation for MU)."""
-    import numpy as np
-
-    from unlearnkit import metrics as M
-    from unlearnkit.engine.evaluate import evaluate
-    from unlearnkit.engine.passes import teacher_forced_pass
-
-    if metric == "mu":
-        return evaluate(model, tokenizer, source, eval_cfg.model_copy(update={"cache": False})).value("mu")
-    recs = source.split("retain_perturbed")
-    qkey = "paraphrased_question" if metric == "retain.es_perturb" else "question"
-    st = teacher_forced_pass(model, tokenizer, [(r[qkey], r["answer"]) for r in recs], eval_cfg.batch_size)
-    fn = {"retain.es_exact": lambda i: M.extraction_strength(st.corrects(i)),
-          "retain.es_perturb": lambda i: M.extraction_strength(st.corrects(i)),
-          "retain.em": lambda i: M.exact_memorization(st.corrects(i)),
-          "retain.prob": lambda i: M.probability(st.logprobs(i))}[metric]
-    return float(np.mean([fn(i) for i in range(len(recs))]))
-
-
-def forget_es(model, tokenizer, source, forget: str, batch_size: int) -> float:
-    import numpy as np
-
-    from unlearnkit import metrics as M
-    from unlearnkit.engine.passes import teacher_forced_pass
-
-    recs = source.split(f"{forget}_perturbed")
-    st = teacher_forced_pass(model, tokenizer, [(r["question"], r["answer"]) for r in recs], batch_size)
-    return float(np.mean([M.extraction_strength(st.corrects(i)) for i in range(len(recs))]))
-
-
 @dataclass
 class Calibrated:
     search: AlphaSearch
-    grid_forget: list[float]  # forget ES-exact of θ(α) on the coarse grid (the α-curve's second panel)
+    grid_forget: list[float]  # the task's forget metric of θ(α) on the coarse grid (the α-curve's second panel)
     result: object  # EvalResult of θ(α*), compared to θ_r
 
 
-def calibrate_model(model, tokenizer, source, theta_o, theta_u, cfg: CalibrationConfig, eval_cfg, forget: str,
+def calibrate_model(model, tokenizer, task, data, options, theta_o, theta_u, cfg: CalibrationConfig, eval_cfg,
                     target: float, reference_result) -> Calibrated:
-    """Largest α with retain metric ≥ target, the forget α-curve, and the full evaluation of θ(α).
+    """Largest α with the task's retain metric ≥ target, the forget α-curve, and the full evaluation of θ(α).
 
-    ``model`` is the working model (θ_o's architecture); it holds θ_o again when this returns.
+    ``model`` is the working model (θ_o's architecture); it holds θ_o again when this returns. Every number
+    comes from the task (``task.probe``, ``task.evaluate``, ``task.compare``).
     """
-    from unlearnkit.engine.evaluate import compare_to_reference, evaluate
     from unlearnkit.models.mixing import Mixer
 
+    if cfg.metric not in task.calibration_metrics:
+        raise UnlearnkitError(f"calibration metric {cfg.metric!r} is not one of task {task.name}'s: use one of "
+                              f"{', '.join(task.calibration_metrics)}")
     mixer = Mixer(model, theta_o, theta_u)
     try:
         def probe(a: float) -> float:
             mixer.set(a)
-            return retain_value(model, tokenizer, source, cfg.metric, eval_cfg)
+            return task.probe(model, tokenizer, data, [cfg.metric], eval_cfg, options)[cfg.metric]
 
         found = search_alpha(probe, target, cfg.grid, cfg.tol)
         grid_forget = []
         for a in cfg.grid:
             mixer.set(a)
-            grid_forget.append(forget_es(model, tokenizer, source, forget, eval_cfg.batch_size))
+            grid_forget.append(task.probe(model, tokenizer, data, [task.calibration_forget], eval_cfg,
+                                          options)[task.calibration_forget])
         mixer.set(found.alpha)
-        res = evaluate(model, tokenizer, source, eval_cfg.model_copy(update={"cache": False}))
-        compare_to_reference(res, reference_result)
+        res = task.compare(task.evaluate(model, tokenizer, data, eval_cfg.model_copy(update={"cache": False}), options),
+                           reference_result)
     finally:
         mixer.set(0.0)  # the working model is θ_o again
         mixer.close()

@@ -44,10 +44,11 @@ def forget_requests(records: list[dict], k: int, subject_names: list[str] | None
 
 
 def stage_summary(res, stage: int, forget_questions: list[str] | None = None,
-                  request_questions: list[set[str]] | None = None) -> dict[str, Any]:
-    """Aggregates of one stage plus forget ES-exact on requests done (≤ stage) and to come (> stage)."""
+                  request_questions: list[set[str]] | None = None, keys: dict[str, str] | None = None) -> dict[str, Any]:
+    """Aggregates of one stage (``keys``: curve key → aggregate, default TOFU's) plus forget ES-exact on requests
+    done (≤ stage) and to come (> stage)."""
     out: dict[str, Any] = {"stage": stage}
-    out.update({k: res.get(v) for k, v in STAGE_KEYS.items()})
+    out.update({k: res.get(v) for k, v in (keys or STAGE_KEYS).items()})
     if forget_questions is not None and request_questions is not None:
         es = res.per_sample["forget"]["es_exact"]
         done = [e for q, e in zip(forget_questions, es, strict=True)
@@ -70,6 +71,9 @@ def plot_curves(curves: dict[str, list[dict]], k: int, path: Path) -> Path:
     plt = pyplot()
     panels = (("mu", "MU ↑"), ("retain_es_exact", "retain ES-exact ↑"), ("forget_es_exact", "forget ES-exact (all) ↓"),
               ("forget_es_done", "forget ES-exact, requests done ↓"), ("fq_log_p", "FQ (ln p) vs θ_r ↑"))
+    first = next(iter(curves.values()), [{}])[0]
+    if "mu" not in first:  # another task: one panel per curve key it records
+        panels = tuple((key, key) for key in first if key != "stage")[:6]
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.8))
     for ax, (key, title) in zip(axes, panels, strict=True):
         for e, ss in curves.items():

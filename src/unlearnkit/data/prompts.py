@@ -168,6 +168,29 @@ def encode_pair(tokenizer, question: str, answer: str, max_length: int | None = 
     return Encoded(p, a)
 
 
+def start_ids(tokenizer) -> list[int]:
+    """The token a raw text starts from: BOS, or EOS for a tokenizer without BOS (a document boundary)."""
+    tok = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    return [tok] if tok is not None else []
+
+
+def encode_text(tokenizer, text: str, max_length: int | None = None) -> Encoded:
+    """Raw text (a news article, a corpus passage) as one item: the start token as the prompt, the text's
+    tokens and EOS as the answer, so losses and metrics see every token of the text. No prompt format."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if tokenizer.eos_token_id is not None:
+        ids = [*ids, tokenizer.eos_token_id]
+    p = start_ids(tokenizer)
+    if max_length is not None and len(p) + len(ids) > max_length:
+        ids = ids[: max(1, max_length - len(p))]
+    return Encoded(p, ids)
+
+
+def encode_prefix(tokenizer, text: str) -> list[int]:
+    """The token ids a raw-text continuation is generated from: the start token and ``text``'s tokens."""
+    return start_ids(tokenizer) + tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
 def tokenizer_hash(tokenizer) -> str:
     """Content hash of a tokenizer's vocabulary and special tokens (not just its size)."""
     import hashlib

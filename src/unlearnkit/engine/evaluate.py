@@ -41,14 +41,26 @@ Role = Literal["forget", "retain", "holdout", "ra", "wf"]
 ROLE_TITLES = {"forget": "forget", "retain": "retain", "holdout": "holdout", "ra": "real_authors", "wf": "world_facts"}
 
 
+class MetricsConfig(StrictModel):
+    """How metrics are defined where published implementations differ (docs/metrics.md)."""
+
+    convention: Literal["unlearnkit", "openunlearning"] = Field(
+        "unlearnkit", description="unlearnkit: our exact definitions; openunlearning: ES/EM/Min-K/Min-K++ without the "
+        "EOS position and ES = 1/n when the last token is wrong, as OpenUnlearning computes them")
+
+
 class EvalConfig(StrictModel):
-    forget: Literal["forget01", "forget05", "forget10"] = "forget10"
+    forget: str = Field("forget10", description="the forget split evaluated (the task's names; TOFU: forget01, "
+                        "forget05, forget10)")
     batch_size: int = Field(64, ge=1, description="sequences per teacher-forced batch")
     generation_batch_size: int = Field(64, ge=1)
     max_new_tokens: int = Field(200, ge=1, description="greedy generation length cap for ROUGE-L (SPEC: 200)")
     min_k: float = Field(0.4, gt=0, le=1, description="fraction k of Min-K% / Min-K%++")
     truncate: bool = Field(False, description="cut answers that do not fit the model's context (else an error)")
     cache: bool = True
+    mia_gradnorm: bool = Field(True, description="the GradNorm MIA (one backward pass per member and non-member)")
+    gradnorm_p: Literal[1, 2, "inf"] = Field(2, description="the p of GradNorm's ‖∇θ NLL‖_p")
+    metrics: MetricsConfig = MetricsConfig()
 
 
 def eval_sets(forget: str) -> dict[Role, str]:
@@ -171,6 +183,26 @@ class PassCache:
         return self._cached(f"gen-{self._key(rec_hash, max_new)}.json", compute,
                             lambda v: json.dumps(v).encode("utf-8"), parse)
 
+    def stats(self, key: Any, compute: Callable[[], TokenStats]) -> TokenStats:
+        """A cached teacher-forced pass over already tokenised items (raw text), keyed by ``key``."""
+        return self._cached(f"pass-{self._key('encoded', key)}.npz", compute, TokenStats.to_bytes,
+                            TokenStats.from_bytes)
+
+    def texts(self, key: Any, compute: Callable[[], list[str]]) -> list[str]:
+        """Cached generations keyed by ``key`` (a task's own generation settings and records)."""
+        return self.generations(self._key("texts", key), -1, compute)
+
+    def numbers(self, kind: str, key: Any, compute: Callable[[], list[float]]) -> list[float]:
+        """A cached list of per-sample numbers (e.g. gradient norms) under ``kind-<key>.json``."""
+        def parse(b: bytes) -> list[float]:
+            v = json.loads(b.decode("utf-8"))
+            if not (isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)):
+                raise ValueError("not a list of numbers")
+            return [float(x) for x in v]
+
+        return self._cached(f"{kind}-{self._key(kind, key)}.json", compute, lambda v: json.dumps(v).encode("utf-8"),
+                            parse)
+
 
 @dataclass
 class EvalResult:
@@ -243,15 +275,18 @@ def evaluate(model, tokenizer, source: QASource, cfg: EvalConfig | None = None, 
              progress: Callable[[str], None] | None = None) -> EvalResult:
     """Run every pass the metrics need (cached) and compute per-sample values and aggregates.
 
-    FQ and PrivLeak need the reference model's result: add them with :func:`compare_to_reference`.
+    FQ, PrivLeak and the Reference MIA need the reference model's result: add them with
+    :func:`compare_to_reference`.
     """
     cfg = cfg or EvalConfig()
+    if cfg.forget not in HOLDOUT_OF:
+        raise UnlearnkitError(f"unknown forget split {cfg.forget!r} for the TOFU layout: use one of "
+                              f"{', '.join(HOLDOUT_OF)}")
     cache = PassCache(model_id, cfg.cache, eval_signature(model, tokenizer, cfg))
-    sets = eval_sets(cfg.forget)
     res = EvalResult(forget=cfg.forget)
     stats: dict[tuple[str, str], TokenStats] = {}
     records: dict[str, list[dict]] = {}
-    for role, split in sets.items():
+    for role, split in eval_sets(cfg.forget).items():
         recs = source.split(split, fields=SET_FIELDS[role])
         records[role] = recs
         rh = records_hash(recs)
@@ -267,20 +302,42 @@ def evaluate(model, tokenizer, source: QASource, cfg: EvalConfig | None = None, 
             res.generations[role] = cache.generations(
                 rh, cfg.max_new_tokens,
                 lambda q=qs: generate_answers(model, tokenizer, q, cfg.max_new_tokens, cfg.generation_batch_size))
-    _compute_metrics(res, records, stats, cfg)
+    grad = _gradnorms(model, tokenizer, records, cache, cfg) if cfg.mia_gradnorm else None
+    _compute_metrics(res, records, stats, cfg, grad)
     return res
 
 
-def _compute_metrics(res: EvalResult, records: dict[str, list[dict]], stats: dict, cfg: EvalConfig) -> None:
+def _gradnorms(model, tokenizer, records: dict[str, list[dict]], cache: PassCache, cfg: EvalConfig) -> dict:
+    """‖∇θ NLL‖_p per member (forget) and non-member (holdout) sample, cached like the passes."""
+    from unlearnkit.data.prompts import encode_pair, fit_to_context
+    from unlearnkit.engine.gradnorm import gradient_norms
+    from unlearnkit.engine.passes import model_context
+
+    out = {}
+    for role in ("forget", "holdout"):
+        recs = records[role]
+        enc = lambda r=recs: fit_to_context([encode_pair(tokenizer, x["question"], x["answer"]) for x in r],  # noqa: E731
+                                            model_context(model), "(question, answer) pairs", cfg.truncate)
+        out[role] = cache.numbers("gradnorm", [records_hash(recs), cfg.gradnorm_p],
+                                  lambda e=enc: gradient_norms(model, tokenizer, e(), cfg.gradnorm_p))
+    return out
+
+
+def _compute_metrics(res: EvalResult, records: dict[str, list[dict]], stats: dict, cfg: EvalConfig,
+                     grad: dict | None = None) -> None:
+    conv = M.convention(cfg.metrics.convention)
     for role in ("forget", "retain"):
-        _qa_metrics(res, role, records[role], stats)
+        _qa_metrics(res, role, records[role], stats, conv)
     for role in ("ra", "wf"):
         _utility_metrics(res, role, records[role], stats)
-    _mia_metrics(res, records, stats, cfg)
+    _mia_metrics(res, records, stats, cfg, conv, grad)
     _composites(res, records)
+    if conv.name != "unlearnkit":
+        res.notes["convention"] = (f"metrics.convention={conv.name}: ES, EM, Min-K% and Min-K%++ without the EOS "
+                                   "position; ES = 1/n when the last token is wrong (docs/metrics.md)")
 
 
-def _qa_metrics(res: EvalResult, role: str, recs: list[dict], stats: dict) -> None:
+def _qa_metrics(res: EvalResult, role: str, recs: list[dict], stats: dict, conv: M.Convention = M.Convention()) -> None:
     """ES, EM, probabilities, truth ratio and ROUGE on a forget or retain set."""
     hib = M.higher_is_better
     qa, pqa, qpa, qpert = (stats[(role, v)] for v in ("qa", "pqa", "qpa", "qpert"))
@@ -289,9 +346,9 @@ def _qa_metrics(res: EvalResult, role: str, recs: list[dict], stats: dict) -> No
     pert_means = _group_means(qpert, [len(r["perturbed_answer"]) for r in recs])
     para_means = qpa.mean_logprob()
     ps = {
-        "es_exact": [M.extraction_strength(qa.corrects(i)) for i in range(n)],
-        "es_perturb": [M.extraction_strength(pqa.corrects(i)) for i in range(n)],
-        "em": [M.exact_memorization(qa.corrects(i)) for i in range(n)],
+        "es_exact": [conv.es(qa.corrects(i)) for i in range(n)],
+        "es_perturb": [conv.es(pqa.corrects(i)) for i in range(n)],
+        "em": [conv.em(qa.corrects(i)) for i in range(n)],
         "prob": [M.probability(qa.logprobs(i)) for i in range(n)],
         "para_prob": [M.probability(qpa.logprobs(i)) for i in range(n)],
         "truth_ratio": [M.truth_ratio(para_means[i], pert_means[i]) for i in range(n)],
@@ -329,20 +386,40 @@ def _utility_metrics(res: EvalResult, role: str, recs: list[dict], stats: dict) 
     res.add(f"{role}.rouge", np.mean(ps["rouge"]), n, True)
 
 
-def _mia_metrics(res: EvalResult, records: dict[str, list[dict]], stats: dict, cfg: EvalConfig) -> None:
+MIA_ATTACKS = ("loss", "zlib", "min_k", "min_k_plus_plus", "gradnorm")  # "reference" needs θ_r: compare_to_reference
+
+
+def mia_scores(st: TokenStats, texts: list[str], k: float, conv: M.Convention = M.Convention(),
+               grad: list[float] | None = None) -> dict[str, list[float]]:
+    """Per-sample MIA scores of the items of a pass (``texts``: the scored text of each, for ZLib)."""
+    n = len(texts)
+    out = {"mia_loss": [M.mia_loss_score(st.logprobs(i)) for i in range(n)],
+           "mia_zlib": [M.mia_zlib_score(st.logprobs(i), texts[i]) for i in range(n)],
+           "mia_min_k": [conv.min_k(st.logprobs(i), k) for i in range(n)],
+           "mia_min_k_plus_plus": [conv.min_k_plus_plus(st.zs(i), k) for i in range(n)]}
+    if grad is not None:
+        out["mia_gradnorm"] = [M.mia_gradnorm_score(g) for g in grad]
+    return out
+
+
+def add_mia_aucs(res: EvalResult, members: str = "forget", nonmembers: str = "holdout") -> None:
+    """``mia.auc_<attack>`` for every attack scored on both roles (members labelled 1)."""
+    n_mia = len(res.per_sample[members]["mia_loss"]) + len(res.per_sample[nonmembers]["mia_loss"])
+    for attack in MIA_ATTACKS:
+        if f"mia_{attack}" in res.per_sample[members]:
+            auc = M.mia_auc(res.per_sample[members][f"mia_{attack}"], res.per_sample[nonmembers][f"mia_{attack}"])
+            res.add(f"mia.auc_{attack}", auc, n_mia, None)
+    res.notes["mia"] = M.MIA_ORIENTATION
+
+
+def _mia_metrics(res: EvalResult, records: dict[str, list[dict]], stats: dict, cfg: EvalConfig,
+                 conv: M.Convention = M.Convention(), grad: dict | None = None) -> None:
     """Membership inference: members = forget set, non-members = holdout."""
     for role in ("forget", "holdout"):
-        st, recs = stats[(role, "qa")], records[role]
-        ps = res.per_sample.setdefault(role, {})
-        ps["mia_loss"] = [M.mia_loss_score(st.logprobs(i)) for i in range(len(recs))]
-        ps["mia_zlib"] = [M.mia_zlib_score(st.logprobs(i), recs[i]["answer"]) for i in range(len(recs))]
-        ps["mia_min_k"] = [M.mia_min_k_score(st.logprobs(i), cfg.min_k) for i in range(len(recs))]
-        ps["mia_min_k_plus_plus"] = [M.mia_min_k_plus_plus_score(st.zs(i), cfg.min_k) for i in range(len(recs))]
-    n_mia = len(records["forget"]) + len(records["holdout"])
-    for attack in ("loss", "zlib", "min_k", "min_k_plus_plus"):
-        auc = M.mia_auc(res.per_sample["forget"][f"mia_{attack}"], res.per_sample["holdout"][f"mia_{attack}"])
-        res.add(f"mia.auc_{attack}", auc, n_mia, None)
-    res.notes["mia"] = M.MIA_ORIENTATION
+        scores = mia_scores(stats[(role, "qa")], [r["answer"] for r in records[role]], cfg.min_k, conv,
+                            grad[role] if grad is not None else None)
+        res.per_sample.setdefault(role, {}).update(scores)
+    add_mia_aucs(res)
 
 
 def _composites(res: EvalResult, records: dict[str, list[dict]]) -> None:
@@ -378,7 +455,28 @@ def compare_to_reference(res: EvalResult, ref: EvalResult | None) -> EvalResult:
     n = len(res.per_sample["forget"]["truth_ratio"])
     res.add("fq", fq.pvalue, n, True)
     res.add("fq_log_p", fq.log_pvalue, n, True)
-    res.add("privleak", M.privleak(res.value("mia.auc_min_k"), ref.value("mia.auc_min_k")),
-            n + len(res.per_sample["holdout"]["mia_min_k"]), None)
-    res.notes["privleak"] = "PrivLeak = (AUC_minK(model) − AUC_minK(reference)) / AUC_minK(reference) × 100; ≈0 ideal"
+    add_privleak(res, ref)
+    add_reference_mia(res, ref)
     return res
+
+
+def add_privleak(res: EvalResult, ref: EvalResult, auc_key: str = "mia.auc_min_k", members: str = "forget",
+                 nonmembers: str = "holdout") -> None:
+    """PrivLeak (MUSE's convention) from the Min-K% AUC of ``res`` and of the reference θ_r."""
+    n = len(res.per_sample[members]["mia_min_k"]) + len(res.per_sample[nonmembers]["mia_min_k"])
+    res.add("privleak", M.privleak(res.value(auc_key), ref.value(auc_key)), n, None)
+    res.notes["privleak"] = ("PrivLeak = (A'(model) − A'(reference)) / A'(reference) × 100 with A' = 1 − Min-K% AUC "
+                             "(MUSE's convention); ≈0 ideal, < 0 under-unlearning, > 0 over-unlearning")
+
+
+def add_reference_mia(res: EvalResult, ref: EvalResult, members: str = "forget", nonmembers: str = "holdout") -> None:
+    """The Reference MIA: per sample, the model's LOSS score minus θ_r's (mean log-prob difference), and its AUC."""
+    for role in (members, nonmembers):
+        ps, rs = res.per_sample[role], ref.per_sample[role]
+        if len(ps["mia_loss"]) != len(rs["mia_loss"]):
+            raise UnlearnkitError(f"the reference was evaluated on {len(rs['mia_loss'])} {role} samples, the model on "
+                                  f"{len(ps['mia_loss'])}: evaluate both on the same data")
+        ps["mia_reference"] = [M.mia_reference_score(a, b) for a, b in zip(ps["mia_loss"], rs["mia_loss"])]
+    n = len(res.per_sample[members]["mia_reference"]) + len(res.per_sample[nonmembers]["mia_reference"])
+    res.add("mia.auc_reference", M.mia_auc(res.per_sample[members]["mia_reference"],
+                                           res.per_sample[nonmembers]["mia_reference"]), n, None)

@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from unlearnkit.data.prompts import IGNORE, collate, encode_pair, fit_to_context
+from unlearnkit.data.prompts import IGNORE, Encoded, collate, encode_pair, fit_to_context
 
 
 @dataclass
@@ -102,6 +102,13 @@ def teacher_forced_pass(model, tokenizer, pairs: Sequence[tuple[str, str]], batc
     """Per-token log-probs, argmax flags and Min-K%++ scores for (question, answer) pairs."""
     encoded = fit_to_context([encode_pair(tokenizer, q, a) for q, a in pairs], model_context(model),
                              "(question, answer) pairs", truncate)
+    return encoded_pass(model, tokenizer, encoded, batch_size)
+
+
+@torch.no_grad()
+def encoded_pass(model, tokenizer, encoded: Sequence[Encoded], batch_size: int = 32) -> TokenStats:
+    """:func:`teacher_forced_pass` on already tokenised items (e.g. raw text: BOS as the prompt, the text as the
+    answer, see :func:`unlearnkit.data.prompts.encode_text`)."""
     device = next(model.parameters()).device
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
     per_sample: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}

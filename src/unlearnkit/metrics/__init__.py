@@ -6,6 +6,7 @@ duck typing). Definitions and orientations: docs/metrics.md.
 """
 
 from unlearnkit.metrics.aggregate import HIGHER_IS_BETTER, UNDIRECTED, Aggregate, aggregate, higher_is_better
+from unlearnkit.metrics.conventions import CONVENTIONS, Convention, convention, extraction_strength_one_over_n
 from unlearnkit.metrics.lm import (
     MU_COMPONENTS,
     ForgetQuality,
@@ -25,17 +26,25 @@ from unlearnkit.metrics.lm import (
 from unlearnkit.metrics.mia import (
     MIA_ORIENTATION,
     mia_auc,
+    mia_gradnorm_score,
     mia_loss_score,
     mia_min_k_plus_plus_score,
     mia_min_k_score,
+    mia_reference_score,
     mia_zlib_score,
     min_k_plus_plus_moments,
     min_k_plus_plus_token_scores,
     privleak,
 )
-from unlearnkit.metrics.text import rouge_l_recall, rouge_l_recall_batch
+from unlearnkit.metrics.text import rouge_l_f1, rouge_l_f1_batch, rouge_l_recall, rouge_l_recall_batch
 
 __all__ = [
+    "CONVENTIONS",
+    "Convention",
+    "convention",
+    "extraction_strength_one_over_n",
+    "mia_gradnorm_score",
+    "mia_reference_score",
     "HIGHER_IS_BETTER",
     "MIA_ORIENTATION",
     "MU_COMPONENTS",
@@ -61,6 +70,8 @@ __all__ = [
     "normalized_probability",
     "privleak",
     "probability",
+    "rouge_l_f1",
+    "rouge_l_f1_batch",
     "rouge_l_recall",
     "rouge_l_recall_batch",
     "truth_ratio",

@@ -30,13 +30,15 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 
 # Metrics with no better direction, and what to do with them instead.
 UNDIRECTED: dict[str, str] = {
-    "privleak": "≈ 0 is ideal; > 0 under-unlearning, < 0 over-unlearning",
+    "privleak": "≈ 0 is ideal; < 0 under-unlearning, > 0 over-unlearning (MUSE's convention)",
     "mia_auc": "the reference model's AUC is ideal; compare through privleak",
     "truth_ratio": "per-sample ratio; aggregate with truth_ratio_forget or truth_ratio_retain",
     "mia_loss": "per-sample MIA score (higher = more member-like); aggregate with mia_auc",
     "mia_zlib": "per-sample MIA score (higher = more member-like); aggregate with mia_auc",
     "mia_min_k": "per-sample MIA score (higher = more member-like); aggregate with mia_auc",
     "mia_min_k_plus_plus": "per-sample MIA score (higher = more member-like); aggregate with mia_auc",
+    "mia_reference": "per-sample MIA score (higher = more member-like); aggregate with mia_auc",
+    "mia_gradnorm": "per-sample MIA score (higher = more member-like); aggregate with mia_auc",
 }
 
 # Knowledge metrics whose desirable direction flips on a forget set.

@@ -30,11 +30,37 @@ def mia_loss_score(logprobs: Any) -> float:
 
 
 def mia_zlib_score(logprobs: Any, text: str) -> float:
-    """ZLib attack: −(NLL sum / len(zlib.compress(text.encode("utf-8")))) = Σ_i log p_i / zlib bytes."""
+    """ZLib attack: −(mean NLL / len(zlib.compress(text.encode("utf-8")))) = mean_i log p_i / zlib bytes.
+
+    The mean NLL (log-perplexity), as the published attack (Carlini et al. 2021), MUSE and
+    OpenUnlearning divide it; unlearnkit ≤ 0.1 divided the NLL *sum* (see docs/metrics.md, changelog).
+    """
     lp = as_1d_float(logprobs, "logprobs")  # (n,)
     if not isinstance(text, str):
         raise UnlearnkitError(f"text must be the decoded answer string, got {type(text).__name__}")
-    return float(lp.sum()) / len(zlib.compress(text.encode("utf-8")))
+    return float(lp.mean()) / len(zlib.compress(text.encode("utf-8")))
+
+
+def mia_reference_score(mean_logprob: Any, reference_mean_logprob: Any) -> float:
+    """Reference attack (difficulty calibration with a reference model): the loss ratio in log space,
+    mean_i log p_i − mean_i log p_ref,i = NLL_ref − NLL_θ = ln(ppl_ref / ppl_θ).
+
+    Both arguments are one sample's mean answer-token log-prob (its LOSS score,
+    :func:`mia_loss_score`) under the evaluated model and under the reference model (θ_r, retrained
+    without the forget set, as OpenUnlearning configures it for TOFU). Members are easier for θ than
+    for a model that never saw them, so a higher score is more member-like. OpenUnlearning scores
+    NLL_θ − NLL_ref (higher = non-member); the AUC is the same after orientation.
+    """
+    return as_float(mean_logprob, "mean_logprob") - as_float(reference_mean_logprob, "reference_mean_logprob")
+
+
+def mia_gradnorm_score(grad_norm: Any) -> float:
+    """GradNorm attack: −‖∇_θ NLL_mean(x)‖_p. Training drives the loss of members to a flat region,
+    so members have smaller gradients: a smaller norm is more member-like (hence the minus sign)."""
+    g = as_float(grad_norm, "grad_norm")
+    if g < 0:
+        raise UnlearnkitError(f"grad_norm must be a norm (≥ 0), got {g}")
+    return -g
 
 
 def _min_k_count(n: int, k: float) -> int:
@@ -105,14 +131,22 @@ def mia_auc(member_scores: Any, nonmember_scores: Any) -> float:
 
 
 def privleak(auc_model: Any, auc_reference: Any) -> float:
-    """PrivLeak = (AUC(θ_u) − AUC(θ_r)) / AUC(θ_r) × 100; ≈ 0 ideal, > 0 under-, < 0 over-unlearning."""
+    """PrivLeak in MUSE's published convention (as OpenUnlearning computes it).
+
+    With A = the AUC oriented as :data:`MIA_ORIENTATION` (members up) and A' = 1 − A:
+    PrivLeak = (A'(θ_u) − A'(θ_r)) / A'(θ_r) × 100. ≈ 0 is ideal, < 0 under-unlearning (θ_u still
+    separates members better than θ_r: the original model on TOFU, with A ≈ 1, scores ≈ −100),
+    > 0 over-unlearning. unlearnkit ≤ 0.1 used (A(θ_u) − A(θ_r)) / A(θ_r) × 100, whose sign is the
+    opposite (docs/metrics.md, changelog).
+    """
     u = as_float(auc_model, "auc_model")
     r = as_float(auc_reference, "auc_reference")
     for name, v in (("auc_model", u), ("auc_reference", r)):
         if not 0.0 <= v <= 1.0:
             raise UnlearnkitError(f"{name} must be an AUC in [0, 1], got {v}")
-    if r == 0.0:
+    if r == 1.0:
         raise UnlearnkitError(
-            "privleak is undefined when the reference AUC is 0: check the reference model's MIA scores"
+            "privleak is undefined when the reference AUC is 1 (1 − AUC = 0): the reference model separates "
+            "members from non-members perfectly; check that it was trained without the forget set"
         )
-    return (u - r) / r * 100.0
+    return ((1.0 - u) - (1.0 - r)) / (1.0 - r) * 100.0

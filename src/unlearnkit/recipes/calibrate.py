@@ -14,17 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from unlearnkit.analysis.calibration import CalibrationConfig, calibrate_model
-from unlearnkit.data.tofu import QASource
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import content_hash
 from unlearnkit.models.lm import load_model, pick_device, resolve_dtype
-from unlearnkit.recipes.lm import RunConfig
+from unlearnkit.recipes.lm import RunConfig, prepare_benchmark
 from unlearnkit.results.eval import load_eval, write_eval
 from unlearnkit.results.layout import entry_name
 from unlearnkit.results.plots import plot_alpha_curves
 from unlearnkit.results.provenance import provenance
 from unlearnkit.results.store import EntryInfo, Metric, Run
 from unlearnkit.results.tables import column, lm_columns, render_tables, row, table_spec
+from unlearnkit.tasks import get_task
 
 Say = Callable[[str], None]
 
@@ -43,9 +43,12 @@ def calibrate_run(parent: Run, cfg: CalibrationConfig, say: Say = print) -> Cali
         raise UnlearnkitError(f"{parent.name!r} is not a finished `unlearnkit run` (language-model) run: run the "
                               "benchmark first, then calibrate it")
     run_cfg = RunConfig.model_validate(parent.config())
+    bench = prepare_benchmark(run_cfg, say=lambda s: None)
+    if cfg.metric not in bench.task.calibration_metrics:
+        raise UnlearnkitError(f"calibration metric {cfg.metric!r} is not one of task {bench.task.name}'s: use one of "
+                              f"{', '.join(bench.task.calibration_metrics)}")
     child = parent.child("calibration", f"{cfg.metric}-tau{cfg.tau:g}", cfg.model_dump())
     inputs = parent.inputs()
-    src = QASource(inputs["data"])
     refs = {"original": load_eval(parent, "original"), "retrain": load_eval(parent, "retrain")}
     for name in ("original", "retrain"):  # the reference rows, so the calibrated run stands on its own
         info = EntryInfo(name=name, hash=parent.record(name).entry.get("hash", ""), method=name)
@@ -60,7 +63,7 @@ def calibrate_run(parent: Run, cfg: CalibrationConfig, say: Say = print) -> Cali
             entry = entry_name(method, seed)
             if parent.record(entry) is None:
                 continue
-            info = _calibrate_entry(parent, child, entry, cfg, run_cfg, model, tok, src, target, refs, say)
+            info = _calibrate_entry(parent, child, entry, cfg, run_cfg, model, tok, bench, target, refs, say)
             rec = child.record(info.name)
             alphas[entry] = {k: rec.extra["calibration"][k] for k in ("alpha", "value", "target", "monotone", "note")}
             curves[entry] = _curve(rec.extra["calibration"])
@@ -68,7 +71,7 @@ def calibrate_run(parent: Run, cfg: CalibrationConfig, say: Say = print) -> Cali
 
 
 def _calibrate_entry(parent: Run, child: Run, entry: str, cfg: CalibrationConfig, run_cfg: RunConfig, model, tok,
-                     src, target: float, refs, say: Say) -> EntryInfo:
+                     bench, target: float, refs, say: Say) -> EntryInfo:
     unlearned = parent.record(entry)
     inputs = {"entry_hash": unlearned.entry.get("hash"), "calibration": cfg.model_dump()}
     info = EntryInfo(name=entry, hash=content_hash(inputs), method=unlearned.entry.get("method"),
@@ -80,12 +83,12 @@ def _calibrate_entry(parent: Run, child: Run, entry: str, cfg: CalibrationConfig
         model_dir = parent.layout.model(entry)
         if not (model_dir / "config.json").is_file():
             raise UnlearnkitError(f"run entry {entry} has no saved θ_u (save_models=false): rerun with save_models=true")
-        c = calibrate_model(model, tok, src, parent.inputs()["original"], model_dir, cfg, run_cfg.eval,
-                            run_cfg.forget, target, refs["retrain"])
+        c = calibrate_model(model, tok, bench.task, bench.prepared, bench.options, parent.inputs()["original"],
+                            model_dir, cfg, run_cfg.eval, target, refs["retrain"])
         found = c.search
         meta = {"alpha": found.alpha, "target": found.target, "value": found.value, "monotone": found.monotone,
                 "note": found.note, "metric": cfg.metric, "tau": cfg.tau, "curve": [list(x) for x in found.curve],
-                "grid": cfg.grid, "grid_forget_es_exact": c.grid_forget}
+                "grid": cfg.grid, "grid_forget_es_exact": c.grid_forget, "grid_forget_metric": bench.task.calibration_forget}
         write_eval(child, info, c.result, provenance(cfg.model_dump(), seed=info.seed, alpha=found.alpha,
                                                      run=parent.name),
                    extra={"calibration": meta}, metrics={"alpha": Metric(found.alpha, None, None)})
@@ -109,8 +112,9 @@ def _write_outputs(parent: Run, child: Run, cfg: CalibrationConfig, run_cfg: Run
             rows.append(row(method, done))
     values = {r: child.record(r).aggregates for r in ["original", "retrain", *alphas]}
     parent_values = {r: parent.record(r).aggregates for r in ["original", "retrain", *alphas]}
-    spec_u = table_spec(lm_columns(), rows)
-    spec_c = table_spec(lm_columns(seconds=False, extra=[column("α", "alpha")]), rows)
+    columns = get_task(run_cfg.task).columns
+    spec_u = table_spec(lm_columns(columns), rows)
+    spec_c = table_spec(lm_columns(columns, seconds=False, extra=[column("α", "alpha")]), rows)
     table_u, table_c = render_tables([spec_u], parent_values), render_tables([spec_c], values)
     child.write_summary([spec_c], f"Uncalibrated\n\n{table_u}\n\nCalibrated ({cfg.metric} ≥ {cfg.tau:g} · θ_o)\n\n"
                                   f"{table_c}", alphas=alphas)

@@ -9,9 +9,7 @@ E itself; E's results hold the whole curve (stage 0 = θ_o … stage k = θ_u), 
 
 from __future__ import annotations
 
-from unlearnkit.analysis.continual import continual_unlearn, curves_rows, forget_requests, plot_curves, stage_summary
-from unlearnkit.data.halves import subject_names
-from unlearnkit.engine.evaluate import compare_to_reference, evaluate
+from unlearnkit.analysis.continual import STAGE_KEYS, continual_unlearn, curves_rows, plot_curves, stage_summary
 from unlearnkit.io import content_hash
 from unlearnkit.models.lm import model_id
 from unlearnkit.results.eval import load_eval, save_model_entry, write_eval
@@ -20,9 +18,8 @@ from unlearnkit.results.store import EntryInfo, Run
 
 
 def requests_of(bench, k: int) -> list[list[dict]]:
-    names = subject_names(bench.source) if bench.source.is_local else None
-    idx = forget_requests(bench.forget_records, k, names)
-    return [[bench.forget_records[i] for i in r] for r in idx]
+    """The task's k forget requests (TOFU: contiguous groups of whole subjects)."""
+    return bench.task.requests(bench.prepared, k)
 
 
 def stage_entry(info: EntryInfo, j: int) -> EntryInfo:
@@ -61,12 +58,12 @@ def continual_model(run: Run, bench, refs, cfg, info: EntryInfo, spec, params, m
         st = stage_entry(info, j)
         save_model_entry(run, st.name, model, tok, cfg.save_models)
         mid = model_id(str(run.layout.model(st.name))) if cfg.save_models else None
-        res = compare_to_reference(evaluate(bench.for_eval(model, copy=True), tok, bench.source, cfg.eval, model_id=mid),
-                                   refs["retrain"])
+        res = bench.task.compare(bench.evaluate(bench.for_eval(model, copy=True), tok, cfg, model_id=mid),
+                                 refs["retrain"])
         write_eval(run, st, res, {"stage": j, "of": k})
-        say(f"{info.name}: stage {j}/{k} (forget ES-exact {res.value('forget.es_exact'):.3f}, MU {res.value('mu'):.3f})")
+        say(f"{info.name}: stage {j}/{k} ({bench.task.headline(res)})")
 
-    continual_unlearn(model, tok, spec, params, requests, bench.retain_records, bench.source.refusals, after_stage,
+    continual_unlearn(model, tok, spec, params, requests, bench.retain_records, bench.refusals, after_stage,
                       start=start, desc=info.name)
     steps = [{**st, "stage": s["stage"]} for s in stage_logs for st in s["steps"]]
     return model, {"continual": k, "resumed_after_stage": start, "stages": stage_logs, "steps": steps,
@@ -77,12 +74,16 @@ def finish_entry(run: Run, bench, refs, cfg, info: EntryInfo, final_res) -> dict
     """The entry's curve: stage 0 = θ_o, stages 1..k−1 from their entries, stage k = ``final_res``."""
     requests = requests_of(bench, cfg.continual)
     k = len(requests)
-    req_q = [{r["question"] for r in req} for req in requests]
-    fq = [r["question"] for r in bench.source.split(f"{cfg.forget}_perturbed", fields=("question",))]
-    curve = [stage_summary(refs["original"], 0, fq, req_q)]
+    if cfg.task == "tofu":  # forget ES split into the requests done and still to come
+        keys = STAGE_KEYS
+        req_q = [{r["question"] for r in req} for req in requests]
+        fq = [r["question"] for r in bench.source.split(f"{cfg.forget}_perturbed", fields=("question",))]
+    else:
+        keys, req_q, fq = bench.task.stage_keys(), None, None
+    curve = [stage_summary(refs["original"], 0, fq, req_q, keys)]
     for j in range(1, k):
-        curve.append(stage_summary(load_eval(run, stage_entry(info, j).name), j, fq, req_q))
-    curve.append(stage_summary(final_res, k, fq, req_q))
+        curve.append(stage_summary(load_eval(run, stage_entry(info, j).name), j, fq, req_q, keys))
+    curve.append(stage_summary(final_res, k, fq, req_q, keys))
     return {"stages": k, "requests": [len(r) for r in requests], "curve": curve}
 
 

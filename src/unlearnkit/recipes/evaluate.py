@@ -1,7 +1,8 @@
-"""``unlearnkit eval``: evaluate one model (every SPEC §2.2 metric), compared to the reference θ_r.
+"""``unlearnkit eval``: evaluate one model on a task (every metric it declares), compared to θ_r.
 
-    load data (embedded build, a TOFU-format directory, or the hub) → evaluate the model (cached
-    passes) → evaluate θ_r → FQ and PrivLeak against it → an ``eval`` run with one entry, ``model``
+    load the task's data (embedded twin, a local copy of the published data, or the hub) → evaluate
+    the model (cached passes) → evaluate θ_r → what needs θ_r (TOFU: FQ, PrivLeak, Reference MIA;
+    MUSE: PrivLeak) → an ``eval`` run with one entry, ``model``
 
 The output is a run (``$UNLEARNKIT_HOME/runs/eval-<time>-<hash>`` or ``--out DIR``); rerunning into
 the same ``--out`` reuses the finished evaluation when nothing it depends on changed.
@@ -11,37 +12,39 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
+from unlearnkit.config import BuildConfig, validate
 from unlearnkit.data.tofu import HUB_NAME, RETAIN_OF, QASource, check_split_name
-from unlearnkit.engine.evaluate import ENGINE_VERSION, EvalConfig, EvalResult, compare_to_reference, evaluate
+from unlearnkit.engine.evaluate import ENGINE_VERSION, EvalConfig, EvalResult
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import content_hash
 from unlearnkit.models.lm import load_model, model_id, pick_device, resolve_dtype
 from unlearnkit.results.eval import load_eval, write_eval
 from unlearnkit.results.provenance import provenance
 from unlearnkit.results.store import EntryInfo, Run
+from unlearnkit.tasks import Task, TaskData, TaskRequest, get_task
 
 Say = Callable[[str], None]
 
 
-def evaluate_path(path: str, source: QASource, cfg: EvalConfig, dtype: torch.dtype, say: Say = lambda s: None) -> EvalResult:
+def evaluate_path(path: str, task: Task, data: TaskData, cfg: EvalConfig, options: Any, dtype: torch.dtype,
+                  say: Say = lambda s: None) -> EvalResult:
     model, tok = load_model(path, device=pick_device(), dtype=dtype)
     t0 = time.perf_counter()
-    res = evaluate(model, tok, source, cfg, model_id=model_id(path) + f"-{str(dtype).split('.')[-1]}")
+    res = task.evaluate(model, tok, data, cfg, options, model_id=model_id(path) + f"-{str(dtype).split('.')[-1]}")
     say(f"evaluated {path} ({time.perf_counter() - t0:.1f}s)")
     del model
     return res
 
 
-def _inputs(model: str, benchmark: str, data: str | None, reference: str | None, no_reference: bool,
-            cfg: EvalConfig, say: Say) -> tuple[QASource, str | None]:
+def _tofu_inputs(model: str, benchmark: str, data: str | None, reference: str | None, no_reference: bool,
+                 cfg: EvalConfig, say: Say) -> TaskData:
+    """TOFU: the embedded data (and θ_r, built unless --no-reference or given) or a TOFU-format source."""
     check_split_name(cfg.forget, ("forget01", "forget05", "forget10"))
-    if reference and no_reference:
-        raise UnlearnkitError("--reference and --no-reference contradict each other: give one")
     if benchmark == "embedded" and data is None:
-        from unlearnkit.config import BuildConfig
         from unlearnkit.models.build import build_models
 
         bc = BuildConfig(forget_splits=[cfg.forget])
@@ -56,19 +59,45 @@ def _inputs(model: str, benchmark: str, data: str | None, reference: str | None,
         raise UnlearnkitError(
             f"forget quality and PrivLeak need the reference model retrained without {cfg.forget} "
             f"(trained on {RETAIN_OF[cfg.forget]}): pass --reference PATH, or --no-reference to skip them")
-    return QASource(data or HUB_NAME), reference
+    src = QASource(data or HUB_NAME)
+    return TaskData("tofu", src, src.location, model, reference or "", [], [], [], "")
+
+
+def _task_inputs(task: Task, model: str, benchmark: str, data: str | None, reference: str | None,
+                 no_reference: bool, cfg: EvalConfig, options: Any, say: Say) -> TaskData:
+    """Another task: its prepared data (the embedded twin builds θ_r too; published data needs --reference)."""
+    task.check_forget(cfg.forget)
+    if benchmark != "embedded" and reference is None and not no_reference:
+        raise UnlearnkitError(f"task {task.name} on its published data needs the reference model: pass --reference "
+                              "PATH, or --no-reference to skip what needs it")
+    req = TaskRequest(benchmark, BuildConfig(), data, model, reference or model, cfg.forget, options)
+    prepared = task.prepare(req, say)
+    if no_reference:
+        prepared.reference = ""
+    elif reference is not None:
+        prepared.reference = reference
+    return prepared
 
 
 def evaluate_paths(model: str, benchmark: str, data: str | None, reference: str | None, no_reference: bool,
                    cfg: EvalConfig, out: str | None = None, dtype: str = "auto", force: bool = False,
-                   say: Say = lambda s: None) -> tuple[EvalResult, Run]:
-    """Evaluate ``model`` (and θ_r for FQ/PrivLeak) into an ``eval`` run; returns (result, run)."""
-    source, reference = _inputs(model, benchmark, data, reference, no_reference, cfg, say)
+                   say: Say = lambda s: None, task: str = "tofu",
+                   task_options: dict | None = None) -> tuple[EvalResult, Run]:
+    """Evaluate ``model`` on ``task`` (and θ_r for what needs it) into an ``eval`` run; returns (result, run)."""
+    if reference and no_reference:
+        raise UnlearnkitError("--reference and --no-reference contradict each other: give one")
+    t = get_task(task)
+    t.check_benchmark(benchmark)
+    options = validate(t.options, task_options or {}, prefix="task_options")
+    prepared = (_tofu_inputs(model, benchmark, data, reference, no_reference, cfg, say) if t.name == "tofu"
+                else _task_inputs(t, model, benchmark, data, reference, no_reference, cfg, options, say))
+    reference = prepared.reference or None
     dt = resolve_dtype(dtype)
-    config = {"model": model, "reference": reference, "data": source.location, "benchmark": benchmark,
-              "eval": cfg.model_dump(), "dtype": str(dt)}
+    config = {"model": model, "reference": reference, "data": prepared.data, "benchmark": benchmark,
+              "eval": cfg.model_dump(), "dtype": str(dt), **({"task": t.name} if t.name != "tofu" else {})}
     inputs = {"model": model_id(model), "reference": model_id(reference) if reference else None,
-              "data": source.location, "eval": cfg.model_dump(), "dtype": str(dt), "engine": ENGINE_VERSION}
+              "data": prepared.data, "eval": cfg.model_dump(), "dtype": str(dt), "engine": ENGINE_VERSION,
+              "task": t.name, "options": options.model_dump()}
     run = (Run.open_at(out, "eval", config, force) if out
            else Run.open("eval", f"eval-{time.strftime('%Y%m%d-%H%M%S')}-{content_hash(inputs, 6)}", config))
     info = EntryInfo(name="model", hash=content_hash(inputs), method="eval", model=inputs["model"], inputs=inputs)
@@ -76,9 +105,9 @@ def evaluate_paths(model: str, benchmark: str, data: str | None, reference: str 
         if run.status(info) == "done":
             say(f"evaluated earlier into {run.layout.root}: reusing it (--force recomputes)")
             return load_eval(run, "model"), run
-        res = evaluate_path(model, source, cfg, dt, say)
+        res = evaluate_path(model, t, prepared, cfg, options, dt, say)
         if reference is not None:
-            compare_to_reference(res, evaluate_path(reference, source, cfg, dt, say))
+            t.compare(res, evaluate_path(reference, t, prepared, cfg, options, dt, say))
         write_eval(run, info, res, provenance(cfg.model_dump(), model=model, reference=reference,
-                                              data=source.location, benchmark=benchmark))
+                                              data=prepared.data, benchmark=benchmark, task=t.name))
     return res, run

@@ -23,21 +23,12 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from unlearnkit.analysis.calibration import CalibrationConfig
 from unlearnkit.config import BuildConfig, Seed, StrictModel, validate
 from unlearnkit.data.prompts import PromptFormat, resolve_prompt
-from unlearnkit.data.tofu import HUB_NAME, RETAIN_OF, QASource
-from unlearnkit.engine.evaluate import (
-    ENGINE_VERSION,
-    EvalConfig,
-    EvalResult,
-    compare_to_reference,
-    eval_sets,
-    evaluate,
-    records_hash,
-)
+from unlearnkit.engine.evaluate import ENGINE_VERSION, EvalConfig, EvalResult
 from unlearnkit.errors import NonFiniteLossError, UnlearnkitError
 from unlearnkit.io import content_hash, read_json_or_none, to_home_relative
 from unlearnkit.methods.llm.posthoc import PostHocContext, is_post_hoc
@@ -49,20 +40,27 @@ from unlearnkit.results.provenance import provenance
 from unlearnkit.results.store import EntryInfo, Run
 from unlearnkit.results.tables import SECONDS, failed_row, lm_columns, render_tables, row, table_spec
 from unlearnkit.results.tracking import check_tracker, tracking
+from unlearnkit.tasks import Task, TaskData, TaskRequest, get_task
+from unlearnkit.tasks.training import EvalEveryConfig, TrainingEvaluator, check_eval_every
 
-ForgetSplit = Literal["forget01", "forget05", "forget10"]
 Say = Callable[[str], None]
+METRICS_VERSION = 2  # bump when an aggregate's definition changes (2: PrivLeak in MUSE's convention, ZLib of the mean)
 
 
 class RunConfig(StrictModel):
     """The language-model benchmark run (presets in configs/)."""
 
-    benchmark: Literal["embedded", "tofu"] = "embedded"
+    task: str = Field("tofu", description="the benchmark task (`unlearnkit ls tasks`): tofu, muse, wmdp")
+    task_options: dict[str, Any] = Field(default_factory=dict, validate_default=True,
+                                         description="the task's own options (docs/tasks.md)")
+    benchmark: str = Field("embedded", description="embedded: the task's offline twin; or its published data "
+                           "(tofu, muse, wmdp: with data=, original=, reference=)")
     build: BuildConfig = BuildConfig()
-    data: str | None = Field(None, description="TOFU-format data (benchmark=tofu; default locuslab/TOFU)")
-    original: str | None = Field(None, description="θ_o path or hub name (benchmark=tofu)")
-    reference: str | None = Field(None, description="θ_r path or hub name (benchmark=tofu)")
-    forget: ForgetSplit = "forget10"
+    data: str | None = Field(None, description="published data: local directory or hub name (default: the task's)")
+    original: str | None = Field(None, description="θ_o path or hub name (published benchmark)")
+    reference: str | None = Field(None, description="θ_r path or hub name (published benchmark)")
+    forget: str = Field("forget10", description="forget split (the task's: TOFU forget01/05/10, MUSE forget or "
+                        "scal1..4, WMDP forget)")
     methods: list[str] = Field(default_factory=lambda: ["ga", "gd", "kl", "npo"], min_length=1)
     defaults: dict[str, Any] = Field(default_factory=lambda: {"lr": 2e-4, "epochs": 5, "batch_size": 8},
                                      description="hyperparameters applied to every method")
@@ -91,6 +89,66 @@ class RunConfig(StrictModel):
     tracker: Literal["tensorboard", "wandb", "mlflow"] | None = Field(
         None, description="log every training step (loss terms, learning rate) to this experiment tracker, under "
         "<run>/trackers/ (wandb: offline)")
+    eval_every: EvalEveryConfig | None = Field(None, description="evaluation during training: probe the task's "
+                                               "named metrics every k steps/epochs, select the best checkpoint")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, data: Any) -> Any:
+        """The task's default forget split; ``metrics.…`` is ``eval.metrics.…`` (one place, both spellings)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if isinstance(data.get("metrics"), dict):
+            ev = dict(data.get("eval") or {})
+            ev["metrics"] = {**dict(ev.get("metrics") or {}), **data.pop("metrics")}
+            data["eval"] = ev
+        task = data.get("task", "tofu")
+        if isinstance(task, str) and "forget" not in data:
+            try:
+                data["forget"] = get_task(task).default_forget
+            except UnlearnkitError:
+                pass  # reported by the field validator
+        return data
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, v: str) -> str:
+        try:
+            return get_task(v).name
+        except UnlearnkitError as e:
+            raise ValueError(str(e)) from None
+
+    @field_validator("task_options")
+    @classmethod
+    def _task_options(cls, v: dict, info: ValidationInfo) -> dict:
+        if "task" in info.data:
+            try:
+                return validate(get_task(info.data["task"]).options, v, prefix="task_options").model_dump()
+            except UnlearnkitError as e:
+                raise ValueError(str(e)) from None
+        return v
+
+    @field_validator("benchmark", "forget")
+    @classmethod
+    def _task_names(cls, v: str, info: ValidationInfo) -> str:
+        if "task" in info.data:
+            t = get_task(info.data["task"])
+            try:
+                t.check_benchmark(v) if info.field_name == "benchmark" else t.check_forget(v)
+            except UnlearnkitError as e:
+                raise ValueError(str(e)) from None
+        return v
+
+    @field_validator("eval_every")
+    @classmethod
+    def _probes_of_the_task(cls, v: EvalEveryConfig | None, info: ValidationInfo) -> EvalEveryConfig | None:
+        if v is not None and "task" in info.data:
+            try:
+                check_eval_every(v, get_task(info.data["task"]))
+            except UnlearnkitError as e:
+                raise ValueError(str(e)) from None
+        return v
 
     @field_validator("methods")
     @classmethod
@@ -139,7 +197,8 @@ class RunConfig(StrictModel):
 def run_name(cfg: RunConfig) -> str:
     exclude = {"name", "calibrate", "calibration", "report", "tracker"}  # how to run or show it, not what it is
     exclude |= {"continual"} if cfg.continual == 1 else set()  # k = 1: the normal run
-    return cfg.name or f"lm-{cfg.forget}-{content_hash(cfg.model_dump(exclude=exclude))}"
+    prefix = "lm" if cfg.task == "tofu" else cfg.task
+    return cfg.name or f"{prefix}-{cfg.forget}-{content_hash(cfg.model_dump(exclude=exclude))}"
 
 
 @dataclass
@@ -154,11 +213,14 @@ class LMRun:
 
 
 def run_benchmark(cfg: RunConfig, say: Say = print, retry_failed: bool = False,
-                  after_entry: Callable[[str], None] | None = None) -> LMRun:
-    """Run (or resume) the language-model benchmark."""
+                  after_entry: Callable[[str], None] | None = None,
+                  on_metrics: Callable[[str, int, dict], None] | None = None) -> LMRun:
+    """Run (or resume) the language-model benchmark. ``on_metrics(entry, step, values)`` receives every probe of
+    evaluation during training (``eval_every``), e.g. for a tracker."""
     methods = validate_methods(cfg)
     check_tracker(cfg.tracker)
     bench = prepare_benchmark(cfg, say)
+    bench.on_metrics = on_metrics
     run = Run.open("lm", run_name(cfg), cfg.model_dump(), inputs=bench.inputs())
     say(f"run directory: {run.layout.root}")
     refs = evaluate_references(run, bench, cfg, say)
@@ -170,6 +232,8 @@ def run_benchmark(cfg: RunConfig, say: Say = print, retry_failed: bool = False,
             if computed and hook is not None:
                 hook(entry_name(method, seed))
     out = write_run_table(run, cfg, methods, refs)
+    if cfg.eval_every is not None:
+        write_eval_curves(run)
     if cfg.continual > 1:
         from unlearnkit.recipes.continual import write_run_curves
 
@@ -183,21 +247,56 @@ def run_benchmark(cfg: RunConfig, say: Say = print, retry_failed: bool = False,
 
 @dataclass
 class LMBench:
-    source: QASource
-    data: str
-    original: str
-    reference: str
-    forget_records: list[dict]
-    retain_records: list[dict]
+    """A prepared task with the comparison's device, precision and prompt format."""
+
+    task: Task
+    options: Any  # the task's validated options
+    prepared: TaskData
     device: torch.device
     dtype: torch.dtype  # every evaluation runs in this one precision
     prompt: PromptFormat | None = None
     fingerprints: dict[str, str] = field(default_factory=dict)  # original, reference, data
+    on_metrics: Callable[[str, int, dict], None] | None = None  # evaluation during training → trackers
+
+    @property
+    def source(self):
+        return self.prepared.source
+
+    @property
+    def data(self) -> str:
+        return self.prepared.data
+
+    @property
+    def original(self) -> str:
+        return self.prepared.original
+
+    @property
+    def reference(self) -> str:
+        return self.prepared.reference
+
+    @property
+    def forget_records(self) -> list[dict]:
+        return self.prepared.forget_records
+
+    @property
+    def retain_records(self) -> list[dict]:
+        return self.prepared.retain_records
+
+    @property
+    def refusals(self) -> list[str]:
+        return self.prepared.refusals
 
     def eval_inputs(self, cfg: RunConfig) -> dict:
-        """What every entry's result depends on besides its model: evaluation settings, dtype, prompt."""
-        return {"eval": cfg.eval.model_dump(), "dtype": str(self.dtype),
-                "prompt": self.prompt.model_dump() if self.prompt else None, "engine": ENGINE_VERSION}
+        """What every entry's result depends on besides its model: task, evaluation settings, dtype, prompt."""
+        out = {"eval": cfg.eval.model_dump(), "dtype": str(self.dtype),
+               "prompt": self.prompt.model_dump() if self.prompt else None, "engine": ENGINE_VERSION,
+               "metrics_version": METRICS_VERSION}
+        if cfg.task != "tofu":
+            out["task"] = {"name": cfg.task, "options": cfg.task_options}
+        return out
+
+    def evaluate(self, model, tokenizer, cfg: RunConfig, model_id: str | None = None) -> EvalResult:
+        return self.task.evaluate(model, tokenizer, self.prepared, cfg.eval, self.options, model_id=model_id)
 
     def load(self, path, for_eval: bool = True):
         """(model, tokenizer): in the comparison's dtype to evaluate, in float32 to train."""
@@ -216,25 +315,18 @@ class LMBench:
                 "reference": to_home_relative(self.reference)}
 
 
-def prepare_benchmark(cfg: RunConfig, say: Say) -> LMBench:
-    """Build or reuse the embedded models (or take the given TOFU paths); load the forget/retain data."""
-    if cfg.benchmark == "embedded":
-        from unlearnkit.models.build import build_models
+def task_options(cfg: RunConfig):
+    return validate(get_task(cfg.task).options, cfg.task_options, prefix="task_options")
 
-        build = cfg.build.model_copy(update={"forget_splits": sorted({*cfg.build.forget_splits, cfg.forget})})
-        ms = build_models(build, say=say)
-        data, original, reference = str(ms.data_dir), str(ms.original), str(ms.reference_for(cfg.forget))
-    else:
-        if not (cfg.original and cfg.reference):
-            raise UnlearnkitError("benchmark=tofu needs original=PATH and reference=PATH (θ_o and θ_r for the forget split)")
-        data, original, reference = cfg.data or HUB_NAME, cfg.original, cfg.reference
-    src = QASource(data)
-    forget, retain = src.split(cfg.forget), src.split(RETAIN_OF[cfg.forget])
-    evald = {role: src.split(split) for role, split in eval_sets(cfg.forget).items()}
-    fps = {"original": model_id(original), "reference": model_id(reference),
-           "data": records_hash([forget, retain, evald, src.refusals])}
-    return LMBench(src, data, original, reference, forget, retain, pick_device(), resolve_dtype(cfg.dtype), cfg.prompt,
-                   fps)
+
+def prepare_benchmark(cfg: RunConfig, say: Say) -> LMBench:
+    """The task's data and models (the embedded twin, built or reused, or the given published paths)."""
+    task, options = get_task(cfg.task), task_options(cfg)
+    req = TaskRequest(cfg.benchmark, cfg.build, cfg.data, cfg.original, cfg.reference, cfg.forget, options)
+    prepared = task.prepare(req, say)
+    fps = {"original": model_id(prepared.original), "reference": model_id(prepared.reference),
+           "data": prepared.fingerprint}
+    return LMBench(task, options, prepared, pick_device(), resolve_dtype(cfg.dtype), cfg.prompt, fps)
 
 
 def evaluate_references(run: Run, bench: LMBench, cfg: RunConfig, say: Say) -> dict[str, EvalResult]:
@@ -260,8 +352,8 @@ def _reference_entry(run: Run, bench: LMBench, cfg: RunConfig, name: str, path: 
         if run.status(info) == "done":
             return load_eval(run, name)
         model, tok = bench.load(path)
-        res = evaluate(model, tok, bench.source, cfg.eval, model_id=fp)
-        compare_to_reference(res, ref if ref is not None else res)
+        res = bench.evaluate(model, tok, cfg, model_id=fp)
+        bench.task.compare(res, ref if ref is not None else res)
         write_eval(run, info, res, run_provenance(cfg, bench, model=path))
         return res
 
@@ -273,12 +365,18 @@ def _reference_entry(run: Run, bench: LMBench, cfg: RunConfig, name: str, path: 
 def validate_methods(cfg: RunConfig) -> dict[str, tuple[Any, Any]]:
     """Resolve every method and validate its hyperparameters before anything trains."""
     out = {}
+    if cfg.eval_every is not None and cfg.continual > 1:
+        raise UnlearnkitError("eval_every and continual>1 do not combine yet: use one of them")
     unknown = set(cfg.method_params) - set(cfg.methods)
     if unknown:
         raise UnlearnkitError(f"method_params has entries for methods not in `methods`: {', '.join(sorted(unknown))}")
     for m in cfg.methods:
         spec, retain = resolve(m)
         if is_post_hoc(spec):
+            if cfg.eval_every is not None:
+                raise UnlearnkitError(f"{m!r} is post-hoc (it does not train): drop eval_every or the method")
+            if cfg.task != "tofu":
+                raise UnlearnkitError(f"{m!r} is post-hoc and evaluates with TOFU's metrics: use it with task=tofu")
             if cfg.continual > 1:
                 raise UnlearnkitError(f"{m!r} is post-hoc and cannot run in stages: drop it from methods or use "
                                       "continual=1")
@@ -312,6 +410,8 @@ def method_entry(bench: LMBench, cfg: RunConfig, method: str, spec, params) -> E
     inputs = {"method": method, "params": params.model_dump(), "original": bench.fingerprints["original"],
               "reference": bench.fingerprints["reference"], "data": bench.fingerprints["data"],
               "continual": cfg.continual, **bench.eval_inputs(cfg)}
+    if cfg.eval_every is not None:  # a selected checkpoint is another θ_u
+        inputs["eval_every"] = cfg.eval_every.model_dump()
     if is_post_hoc(spec):
         inputs["base_params"] = base_of(cfg, spec, params)[1].model_dump()
     return EntryInfo(name=entry_name(method, params.seed), hash=content_hash(inputs), method=spec.name,
@@ -342,8 +442,8 @@ def compute_method_entry(run: Run, bench: LMBench, refs: dict[str, EvalResult], 
     model, tok, log = _reused_model(run, bench, info, say)
     if model is None:
         try:
-            with tracking(cfg.tracker, run, info.name, {"method": spec.name, **params.model_dump()}):
-                model, tok, log = _make_model(run, bench, refs, cfg, info, spec, params, say)
+            with tracking(cfg.tracker, run, info.name, {"method": spec.name, **params.model_dump()}) as tracker:
+                model, tok, log = _make_model(run, bench, refs, cfg, info, spec, params, say, tracker)
         except NonFiniteLossError as e:
             run.write_log(info.name, {"params": params.model_dump(), "hash": info.hash, "error": str(e)})
             run.write_failed(info, str(e))
@@ -355,8 +455,7 @@ def compute_method_entry(run: Run, bench: LMBench, refs: dict[str, EvalResult], 
                                   "model_fingerprint": fp, **log})
         say(f"{info.name}: unlearned in {log['wall_time']:.1f}s ({len(log.get('steps', []))} steps)")
     mid = model_id(str(run.layout.model(info.name))) if run.layout.model(info.name).is_dir() else None
-    res = evaluate(bench.for_eval(model), tok, bench.source, cfg.eval, model_id=mid)
-    compare_to_reference(res, refs["retrain"])
+    res = bench.task.compare(bench.evaluate(bench.for_eval(model), tok, cfg, model_id=mid), refs["retrain"])
     extra = {}
     if cfg.continual > 1 and not is_post_hoc(spec):
         from unlearnkit.recipes.continual import finish_entry
@@ -364,10 +463,12 @@ def compute_method_entry(run: Run, bench: LMBench, refs: dict[str, EvalResult], 
         extra["continual"] = finish_entry(run, bench, refs, cfg, info, res)
     if "report" in log:
         extra["post_hoc"] = log["report"]
+    if "eval_curve" in log:
+        extra["eval_curve"] = log["eval_curve"]
     write_eval(run, info.with_model(mid), res, run_provenance(cfg, bench, seed=params.seed, method=spec.name,
                                                               params=params.model_dump()),
                seconds=float(log["wall_time"]), extra=extra)
-    say(f"{info.name}: evaluated (forget ES-exact {res.value('forget.es_exact'):.3f}, MU {res.value('mu'):.3f})")
+    say(f"{info.name}: evaluated ({bench.task.headline(res)})")
 
 
 def _reused_model(run: Run, bench: LMBench, info: EntryInfo, say: Say):
@@ -383,7 +484,8 @@ def _reused_model(run: Run, bench: LMBench, info: EntryInfo, say: Say):
     return model, tok, log
 
 
-def _make_model(run: Run, bench: LMBench, refs, cfg: RunConfig, info: EntryInfo, spec, params, say: Say):
+def _make_model(run: Run, bench: LMBench, refs, cfg: RunConfig, info: EntryInfo, spec, params, say: Say,
+                tracker=None):
     model, tok = bench.load(bench.original, for_eval=False)
     if is_post_hoc(spec):
         model, log = _post_hoc_model(run, bench, cfg, info, spec, params, model, tok, say)
@@ -393,9 +495,42 @@ def _make_model(run: Run, bench: LMBench, refs, cfg: RunConfig, info: EntryInfo,
         model, log = continual_model(run, bench, refs, cfg, info, spec, params, model, tok, say)
     else:
         say(f"{info.name}: unlearning with {spec.name} ({params.retain or spec.fn.default_retain} retain term)")
-        log = unlearn(model, tok, spec, params, bench.forget_records, bench.retain_records, bench.source.refusals,
-                      desc=info.name).to_dict()
+        ev = training_evaluator(run, bench, cfg, info.name, tok, tracker)
+        log = unlearn(model, tok, spec, params, bench.forget_records, bench.retain_records, bench.refusals,
+                      desc=info.name, on_step=ev.on_step if ev else None,
+                      on_epoch=ev.on_epoch if ev else None).to_dict()
+        if ev is not None:
+            log["eval_curve"] = ev.finish(model)
+            if ev.best is not None:
+                say(f"{info.name}: selected step {ev.best['step']} ({log['eval_curve']['criterion']})")
     return model, tok, log
+
+
+def training_evaluator(run: Run, bench: LMBench, cfg: RunConfig, entry: str, tok,
+                       tracker=None) -> TrainingEvaluator | None:
+    """The probes of ``cfg.eval_every`` for one entry: curve written after each probe, metrics to the callback and
+    to the entry's experiment tracker (as ``eval/<metric>`` at the probe's step)."""
+    if cfg.eval_every is None:
+        return None
+    cb = bench.on_metrics
+
+    def on_metrics(step: int, values: dict) -> None:
+        if cb is not None:
+            cb(entry, step, values)
+        if tracker is not None:
+            tracker.log({f"eval/{k}": v for k, v in values.items() if isinstance(v, (int, float))}, step)
+
+    return TrainingEvaluator(bench.task, bench.prepared, bench.options, cfg.eval, cfg.eval_every, tok,
+                             on_metrics=on_metrics,
+                             write=lambda doc: run.write_log(f"{entry}__eval_curve", doc))
+
+
+def write_eval_curves(run: Run) -> None:
+    """``eval_curves.json``: every entry's curve of evaluation during training (from its results)."""
+    curves = {n: rec.extra["eval_curve"] for n in run.layout.entries()
+              if (rec := run.record(n)) is not None and "eval_curve" in rec.extra}
+    if curves:
+        run.write_json("eval_curves.json", curves)
 
 
 def _post_hoc_model(run: Run, bench: LMBench, cfg: RunConfig, info: EntryInfo, spec, params, original, tok, say: Say):
@@ -410,7 +545,7 @@ def _post_hoc_model(run: Run, bench: LMBench, cfg: RunConfig, info: EntryInfo, s
         say(f"{info.name}: making θ_u with {params.base}")
         unlearned, _ = bench.load(bench.original, for_eval=False)
         base_seconds = unlearn(unlearned, tok, base_spec, base_params, bench.forget_records, bench.retain_records,
-                               bench.source.refusals, desc=f"{info.name} base").wall_time
+                               bench.refusals, desc=f"{info.name} base").wall_time
     original, unlearned = bench.for_eval(original, copy=True), bench.for_eval(unlearned)  # CRU compares in it too
     reference, _ = bench.load(bench.reference)
     t0 = time.perf_counter()
@@ -447,8 +582,10 @@ def write_run_table(run: Run, cfg: RunConfig, methods: dict, refs: dict[str, Eva
             failures[method] = next((f["error"] for n in names if (f := run.failure(n))), "not finished")
             rows[method] = failed_row(method, failures[method])
     groups = cfg.tables or {None: list(methods)}
-    specs = [table_spec(lm_columns(), base + [rows[m] for m in ms if m not in failures]
-                        + [rows[m] for m in ms if m in failures], title=title) for title, ms in groups.items()]
+    task = get_task(cfg.task)
+    specs = [table_spec(lm_columns(task.columns), base + [rows[m] for m in ms if m not in failures]
+                        + [rows[m] for m in ms if m in failures], title=title, notes=task.notes)
+             for title, ms in groups.items()]
     table = render_tables(specs, values)
     run.write_summary(specs, table, failures=failures, provenance=provenance(cfg.model_dump()))
     return LMRun(run, results, seconds, failures, table)

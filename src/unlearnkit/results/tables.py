@@ -132,19 +132,15 @@ def tables_as_data(specs: Sequence[dict], values: Values) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The language-model run table (the seed's layout)
+# The language-model run table: the task's columns (TOFU: the seed's layout)
 
-RUN_COLUMNS = [
-    ("ES-exact retain ↑", "retain.es_exact"), ("ES-exact unlearn ↓", "forget.es_exact"),
-    ("ES-perturb retain ↑", "retain.es_perturb"), ("ES-perturb unlearn ↓", "forget.es_perturb"),
-    ("MU ↑", "mu"), ("FQ (ln p) ↑", "fq_log_p"), ("PrivLeak", "privleak"),
-]
 SECONDS = "unlearn_seconds"
 
 
-def lm_columns(seconds: bool = True, extra: Sequence[dict] = ()) -> list[dict]:
-    """The seed's columns, then ``unlearn s`` (mean unlearning wall time) and any extra columns."""
-    cols = [column(h, m) for h, m in RUN_COLUMNS]
+def lm_columns(base: Sequence[tuple[str, str]], seconds: bool = True, extra: Sequence[dict] = ()) -> list[dict]:
+    """The task's columns ``base`` ((header, metric) pairs, ``Task.columns``), then ``unlearn s`` (mean unlearning
+    wall time) and any extra columns."""
+    cols = [column(h, m) for h, m in base]
     return cols + ([column("unlearn s", SECONDS, 1)] if seconds else []) + list(extra)
 
 
