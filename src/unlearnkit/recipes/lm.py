@@ -29,6 +29,7 @@ from unlearnkit.analysis.calibration import CalibrationConfig
 from unlearnkit.config import BuildConfig, Seed, StrictModel, validate
 from unlearnkit.data.prompts import PromptFormat, resolve_prompt
 from unlearnkit.data.tofu import HUB_NAME, RETAIN_OF, QASource
+from unlearnkit.engine import distributed as dist
 from unlearnkit.engine.evaluate import (
     ENGINE_VERSION,
     EvalConfig,
@@ -42,7 +43,7 @@ from unlearnkit.errors import NonFiniteLossError, UnlearnkitError
 from unlearnkit.io import content_hash, read_json_or_none, to_home_relative
 from unlearnkit.methods.llm.posthoc import PostHocContext, is_post_hoc
 from unlearnkit.methods.unlearn import make_params, resolve, unlearn
-from unlearnkit.models.lm import load_model, model_fingerprint, model_id, pick_device, resolve_dtype
+from unlearnkit.models.lm import is_saved_model, load_model, model_fingerprint, model_id, pick_device, resolve_dtype
 from unlearnkit.results.eval import load_eval, save_model_entry, write_eval
 from unlearnkit.results.layout import check_run_name, entry_name
 from unlearnkit.results.provenance import provenance
@@ -215,7 +216,7 @@ def prepare_benchmark(cfg: RunConfig, say: Say) -> LMBench:
         from unlearnkit.models.build import build_models
 
         build = cfg.build.model_copy(update={"forget_splits": sorted({*cfg.build.forget_splits, cfg.forget})})
-        ms = build_models(build, say=say)
+        ms = dist.main_first(lambda: build_models(build, say=say if dist.is_main() else lambda s: None))
         data, original, reference = str(ms.data_dir), str(ms.original), str(ms.reference_for(cfg.forget))
     else:
         if not (cfg.original and cfg.reference):
@@ -342,7 +343,9 @@ def compute_method_entry(run: Run, bench: LMBench, refs: dict[str, EvalResult], 
             say(f"{info.name}: STOPPED — {e}. Log kept in {run.layout.log(info.name)}; continuing with the other "
                 "methods")
             return
-        fp = save_model_entry(run, info.name, model, tok, cfg.save_models)
+        adapter = log.pop("adapter", None)
+        fp = save_model_entry(run, info.name, model, tok, cfg.save_models, adapter=adapter, base=bench.original,
+                              merged=bool(params.peft and params.peft.save_merged) if adapter is not None else False)
         run.write_log(info.name, {"method": spec.name, "params": params.model_dump(), "hash": info.hash,
                                   "model_fingerprint": fp, **log})
         say(f"{info.name}: unlearned in {log['wall_time']:.1f}s ({len(log.get('steps', []))} steps)")
@@ -365,7 +368,7 @@ def compute_method_entry(run: Run, bench: LMBench, refs: dict[str, EvalResult], 
 def _reused_model(run: Run, bench: LMBench, info: EntryInfo, say: Say):
     """A θ_u saved earlier for exactly this entry hash (and intact), or (None, None, None)."""
     d, log = run.layout.model(info.name), read_json_or_none(run.layout.log(info.name))
-    if not ((d / "config.json").is_file() and isinstance(log, dict) and log.get("hash") == info.hash):
+    if not (is_saved_model(d) and isinstance(log, dict) and log.get("hash") == info.hash):
         return None, None, None
     if log.get("model_fingerprint") not in (None, model_fingerprint(d)):
         say(f"{info.name}: the saved θ_u was altered since it was made (fingerprint mismatch); recomputing it")
@@ -385,8 +388,9 @@ def _make_model(run: Run, bench: LMBench, refs, cfg: RunConfig, info: EntryInfo,
         model, log = continual_model(run, bench, refs, cfg, info, spec, params, model, tok, say)
     else:
         say(f"{info.name}: unlearning with {spec.name} ({params.retain or spec.fn.default_retain} retain term)")
-        log = unlearn(model, tok, spec, params, bench.forget_records, bench.retain_records, bench.source.refusals,
-                      desc=info.name).to_dict()
+        tlog = unlearn(model, tok, spec, params, bench.forget_records, bench.retain_records, bench.source.refusals,
+                       desc=info.name)
+        log = {**tlog.to_dict(), "adapter": tlog.adapter}
     return model, tok, log
 
 
