@@ -80,8 +80,7 @@ def unlearn_model(method: str, model: str, forget: str = "forget10", benchmark: 
            "hash": content_hash(inputs), **tlog.to_dict()}
     merged = bool(params.peft and params.peft.save_merged)
     dist.on_main(lambda: _save_output(d, m, tok, log, tlog.adapter, model, merged))
-    run = Run.open_at(d, "unlearn", {"method": method, "model": model, "forget": forget, "data": data,
-                                     "params": params.model_dump()})
+    run = Run.open_at(d, "unlearn")  # no run config.json: that name holds θ_u's model config (train_log.json has it)
     run.write(EntryInfo(name="theta_u", hash=content_hash(inputs), method=spec.name, seed=params.seed,
                         params_hash=content_hash(params.model_dump()), model=model_id(str(d)), inputs=inputs),
               {"unlearn_seconds": Metric(tlog.wall_time, None, False), "steps": Metric(len(tlog.steps))},
