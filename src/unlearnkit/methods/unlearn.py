@@ -276,6 +276,8 @@ def _frozen_copy(model, spec: MethodSpec):
     """θ_o frozen beside the trained model: a copy (one process, DDP) or a sharded shadow (FSDP2, ZeRO-3)."""
     try:
         return sharding.frozen_reference(model)
+    except UnlearnkitError:
+        raise
     except Exception as e:  # e.g. a model that cannot be copied (meta tensors, hooks)
         raise UnlearnkitError(
             f"method {spec.name!r} needs a frozen copy of the original model, but the model cannot be copied "

@@ -15,7 +15,8 @@ Any language-model method trains adapters when its params carry a ``peft`` secti
 On disk an adapter is peft's own format (``adapter_config.json`` + ``adapter_model.safetensors``,
 loadable with ``PeftModel.from_pretrained``) plus ``unlearnkit_adapter.json``, which names the base
 model and its fingerprint (so a changed base is an error, and the directory's fingerprint covers
-its base). ``peft.save_merged: true`` also saves the merged weights in the same directory.
+its base). ``peft.save_merged: true`` saves the merged weights as the directory's model and the adapter in
+``adapter/`` inside it.
 """
 
 from __future__ import annotations

@@ -186,10 +186,12 @@ def load_adapter_model(path: str | Path, device=None, dtype: torch.dtype | None 
 
 
 def save_adapter_model(adapter: Adapter, tokenizer, path: Path, base: str, merged=None) -> None:
-    """A LoRA θ_u: the adapter (peft's files + its base and the base's fingerprint), the tokenizer and prompt format;
-    with ``merged`` (the merged model) also its full weights. The main process saves."""
+    """A LoRA θ_u: the adapter (peft's files + its base and the base's fingerprint), the tokenizer and prompt format.
+    With ``merged`` (the merged model) the directory holds the full merged weights and the adapter moves to
+    ``adapter/`` (transformers would otherwise apply an adapter it finds beside full weights a second time).
+    The main process saves."""
     def save() -> None:
-        adapter.save(path, base, model_id(base))
+        adapter.save(path / "adapter" if merged is not None else path, base, model_id(base))
         if merged is not None:
             merged.save_pretrained(path, safe_serialization=True)
         tokenizer.save_pretrained(path)
