@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from unlearnkit.data.tofu import QASource
 from unlearnkit.engine import distributed as dist
