@@ -16,6 +16,7 @@ k requests one after another (:mod:`unlearnkit.analysis.continual`); each stage 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from unlearnkit.engine.evaluate import (
     evaluate,
     records_hash,
 )
+from unlearnkit.engine.executor import ExecutorConfig, run_entries
 from unlearnkit.errors import NonFiniteLossError, UnlearnkitError
 from unlearnkit.io import content_hash, read_json_or_none, to_home_relative
 from unlearnkit.methods.llm.posthoc import PostHocContext, is_post_hoc
@@ -82,6 +84,8 @@ class RunConfig(StrictModel):
     eval_other_forget: bool = Field(False, description="allow eval.forget to differ from forget (evaluate on a "
                                     "split other than the one unlearned)")
     name: str | None = Field(None, description="run directory name (default: a hash of this config)")
+    executor: ExecutorConfig = Field(ExecutorConfig(), description="how the (method, seed) entries run: local (one "
+                                     "after another) or ray (one task each); results are the same")
     save_models: bool = True
     calibrate: bool = Field(False, description="after the run, calibrate every method by model mixing")
     calibration: CalibrationConfig = CalibrationConfig()
@@ -133,7 +137,7 @@ class RunConfig(StrictModel):
 
 
 def run_name(cfg: RunConfig) -> str:
-    exclude = {"name", "calibrate", "calibration"} | ({"continual"} if cfg.continual == 1 else set())  # k = 1: normal
+    exclude = {"name", "calibrate", "calibration", "executor"} | ({"continual"} if cfg.continual == 1 else set())
     return cfg.name or f"lm-{cfg.forget}-{content_hash(cfg.model_dump(exclude=exclude))}"
 
 
@@ -157,12 +161,15 @@ def run_benchmark(cfg: RunConfig, say: Say = print, retry_failed: bool = False,
     say(f"run directory: {run.layout.root}")
     refs = evaluate_references(run, bench, cfg, say)
     hook = after_entry or _kill_hook()
-    for method, (spec, params) in methods.items():
-        for seed in cfg.seeds:
-            computed = run_method_entry(run, bench, refs, cfg, method, spec,
-                                        params.model_copy(update={"seed": seed}), retry_failed, say)
-            if computed and hook is not None:
-                hook(entry_name(method, seed))
+    entries = [(method, spec, params.model_copy(update={"seed": seed}))
+               for method, (spec, params) in methods.items() for seed in cfg.seeds]
+
+    def finished(i: int, computed: bool) -> None:
+        if computed and hook is not None:
+            hook(entry_name(entries[i][0], entries[i][2].seed))
+
+    run_entries([functools.partial(run_method_entry, run, bench, refs, cfg, method, spec, params, retry_failed, say)
+                 for method, spec, params in entries], cfg.executor, finished)  # one after another, or Ray tasks
     out = write_run_table(run, cfg, methods, refs)
     if cfg.continual > 1:
         from unlearnkit.recipes.continual import write_run_curves
