@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import pytest
@@ -41,6 +42,7 @@ def test_every_method_unlearns_a_tiny_model(name, tiny_models):
     assert moved == trainable, (sorted(trainable - moved)[:5], sorted(moved - trainable)[:5])
 
 
+@pytest.mark.skipif(importlib.util.find_spec("peft") is None, reason="LoRA needs peft (pip install peft)")
 @pytest.mark.parametrize("name", LLM_METHODS)
 def test_every_method_trains_lora_adapters_on_a_frozen_base(name, tiny_models):
     """With a ``peft`` section: loss finite; the base stayed frozen bit for bit (after the run the model holds

@@ -4,6 +4,7 @@ gradient checkpointing, the accelerate configs. Several processes: tests/test_mu
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from unlearnkit.models.adapters import Adapter, AdaptersOff, add_lora, is_adapte
 from unlearnkit.models.lm import load_model, save_adapter_model, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
+needs_peft = pytest.mark.skipif(importlib.util.find_spec("peft") is None, reason="LoRA needs peft (pip install peft)")
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +136,7 @@ def _lora_run(tiny_models, src, name: str, **over):
     return model, tok, log
 
 
+@needs_peft
 def test_adapters_off_is_the_original_model(tiny_models, src):
     """θ_o under LoRA is the same network with adapters off: after training it still gives θ_o's logits exactly."""
     model, tok = load_model(tiny_models.original)
@@ -152,6 +155,7 @@ def test_adapters_off_is_the_original_model(tiny_models, src):
     assert AdaptersOff(wrapped).config is model.config
 
 
+@needs_peft
 def test_lora_checkpoint_round_trip(tiny_models, src, tmp_path):
     """Saved as an adapter (peft's files + its base), loaded back as θ_o + ΔW: the weights unlearn() left in
     memory, bit for bit; with save_merged the merged weights are saved too."""
@@ -166,6 +170,7 @@ def test_lora_checkpoint_round_trip(tiny_models, src, tmp_path):
         assert all(torch.equal(p, dict(model.named_parameters())[n]) for n, p in loaded.named_parameters()), d
 
 
+@needs_peft
 def test_lora_with_a_changed_base_is_an_error(tiny_models, src, tmp_path):
     _, tok, log = _lora_run(tiny_models, src, "ga")
     base, _ = load_model(tiny_models.original)
@@ -178,11 +183,13 @@ def test_lora_with_a_changed_base_is_an_error(tiny_models, src, tmp_path):
         load_model(tmp_path / "a")
 
 
+@needs_peft
 def test_rmu_with_lora_needs_adapters_on_its_mlps(tiny_models, src):
     with pytest.raises(UnlearnkitError, match="peft.target_modules"):
         _lora_run(tiny_models, src, "rmu", peft={"r": 4, "target_modules": ["q_proj"]})
 
 
+@needs_peft
 def test_lora_target_modules_that_match_nothing(tiny_models, src):
     with pytest.raises(UnlearnkitError, match="matches no module"):
         _lora_run(tiny_models, src, "ga", peft={"r": 4, "target_modules": ["nope_proj"]})
@@ -196,6 +203,7 @@ def test_lora_without_peft_is_a_clear_error(tiny_models, src, monkeypatch):
         _lora_run(tiny_models, src, "ga")
 
 
+@needs_peft
 def test_calibration_on_the_adapter_equals_calibration_on_the_merged_weights(tiny_models, src, tmp_path):
     """θ(α) from the adapter (θ_o + ΔW formed tensor by tensor) and from the merged weights: the same tensors at
     every α, so the calibration search finds the same α and the same evaluation, exactly."""
@@ -226,6 +234,7 @@ def test_calibration_on_the_adapter_equals_calibration_on_the_merged_weights(tin
         {k: a.value for k, a in out[1].result.aggregates.items()}
 
 
+@needs_peft
 def test_layer_tools_see_through_the_peft_wrapper(tiny_models, src):
     """Layer groups of an adapted model (G-effect), RMU's layers and patching from an adapted θ_u."""
     from unlearnkit.models.layers import decoder_layers, locate_layers, param_groups

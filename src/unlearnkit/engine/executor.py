@@ -53,6 +53,18 @@ def run_entries(tasks: Sequence[Callable[[], T]], cfg: ExecutorConfig | None = N
     return _run_on_ray(list(tasks), cfg, done)
 
 
+def check(cfg: ExecutorConfig) -> None:
+    """Fail before any work when the executor cannot run here (Ray missing, or several launched processes)."""
+    if cfg.kind != "ray":
+        return
+    from unlearnkit.engine import distributed as dist
+
+    if dist.world_size() > 1:
+        raise UnlearnkitError("executor.kind=ray starts its own tasks: run the command in one process (not under "
+                              "torchrun / accelerate launch), or use executor.kind=local")
+    _ray_module()
+
+
 def _ray_module():
     try:
         import ray
@@ -65,11 +77,7 @@ def _ray_module():
 def _run_on_ray(tasks: list[Callable[[], T]], cfg: ExecutorConfig, done) -> list[T]:
     import torch
 
-    from unlearnkit.engine import distributed as dist
-
-    if dist.world_size() > 1:
-        raise UnlearnkitError("executor.kind=ray starts its own tasks: run the command in one process (not under "
-                              "torchrun / accelerate launch), or use executor.kind=local")
+    check(cfg)
     ray = _ray_module()
     if not ray.is_initialized():
         ray.init(address=cfg.address, include_dashboard=False, log_to_driver=True, configure_logging=False)

@@ -50,6 +50,7 @@ def mixed_precision() -> str:
 def make_accelerator(grad_accum: int = 1) -> Accelerator:
     """accelerate for this process: bf16 on a GPU that has it; with a launcher, its process group (gloo on CPUs,
     where accelerate needs ``cpu=True`` to see the other processes; nccl on GPUs)."""
+    dist.strategy()  # a bad launcher setting is a one-line error before accelerate reads it
     dist.init()
     return Accelerator(mixed_precision=mixed_precision(), gradient_accumulation_steps=grad_accum,
                        cpu=not torch.cuda.is_available())

@@ -41,6 +41,7 @@ from unlearnkit.engine.evaluate import (
     records_hash,
 )
 from unlearnkit.engine.executor import ExecutorConfig, run_entries
+from unlearnkit.engine.executor import check as check_executor
 from unlearnkit.errors import NonFiniteLossError, UnlearnkitError
 from unlearnkit.io import content_hash, read_json_or_none, to_home_relative
 from unlearnkit.methods.llm.posthoc import PostHocContext, is_post_hoc
@@ -155,6 +156,7 @@ class LMRun:
 def run_benchmark(cfg: RunConfig, say: Say = print, retry_failed: bool = False,
                   after_entry: Callable[[str], None] | None = None) -> LMRun:
     """Run (or resume) the language-model benchmark."""
+    check_executor(cfg.executor)
     methods = validate_methods(cfg)
     bench = prepare_benchmark(cfg, say)
     run = Run.open("lm", run_name(cfg), cfg.model_dump(), inputs=bench.inputs())

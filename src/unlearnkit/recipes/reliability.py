@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from unlearnkit.analysis.reliability import ReliabilityConfig, correlations, measure_conditions, reliability_table
 from unlearnkit.data.tofu import RETAIN_OF, QASource
+from unlearnkit.engine.executor import check as check_executor
 from unlearnkit.engine.executor import run_entries
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import content_hash
@@ -37,6 +38,7 @@ def run_reliability(cfg: ReliabilityConfig, say: Say = print):
         raise UnlearnkitError(f"the pool would hold {n_pool} models; Pearson correlation needs at least 3 "
                               "(add methods, strengths or epochs)")
     methods = {m: resolve(m) for m in cfg.methods}
+    check_executor(cfg.executor)
     run = Run.open("reliability", cfg.name or f"reliability-{content_hash(cfg.model_dump(exclude={'name', 'executor'}))}",
                    cfg.model_dump())
     say(f"reliability directory: {run.layout.root}")

@@ -32,6 +32,7 @@ from unlearnkit.config import Seed, StrictModel, deep_merge, load_yaml, parse_ov
 from unlearnkit.data.images import ImageSet, SyntheticConfig, synthetic
 from unlearnkit.data.scenarios import SCENARIOS, TITLES, Scenario, ScenarioConfig, build_scenario, resolve_choice
 from unlearnkit.engine.executor import ExecutorConfig, run_entries
+from unlearnkit.engine.executor import check as check_executor
 from unlearnkit.engine.vision import ClassifierRecipe, TensorLoader, device, scenario_metrics, train_classifier
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import atomic_dir, atomic_file, atomic_write_json, content_hash, file_hash, home, read_json_or_none
@@ -161,6 +162,7 @@ def method_params(cfg: VisionRunConfig, spec: MethodSpec) -> StrictModel:
 
 def run_vision(cfg: VisionRunConfig, say: Say = print, fresh: bool = False) -> Run:
     """Run every (scenario, seed, method) not yet finished; print the tables; return the run."""
+    check_executor(cfg.executor)
     threads = torch.get_num_threads()
     if cfg.cpu_threads and device().type == "cpu":
         torch.set_num_threads(cfg.cpu_threads)
