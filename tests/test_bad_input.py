@@ -114,6 +114,14 @@ CASES: list[tuple[str, list[str], str]] = [
     ("unlearn-rmu-layer", ["unlearn", "--method", "rmu", "--model", "ORIGINAL", "--data", "DATA", "layer=99"], "out of range"),
     ("unlearn-unknown-param", ["unlearn", "--method", "ga", "--model", "ORIGINAL", "--data", "DATA", "beta=3"], "unknown key"),
     ("unlearn-missing-model", ["unlearn", "--method", "ga", "--model", "SANDBOX/no-model", "--data", "DATA"], "does not exist"),
+    ("unlearn-lora-zero-rank", ["unlearn", "--method", "ga", "--model", "ORIGINAL", "--data", "DATA", "peft.r=0"], "config key 'peft.r'"),
+    ("unlearn-lora-unknown-key", ["unlearn", "--method", "ga", "--model", "ORIGINAL", "--data", "DATA", "peft.rank=4"], "'peft.rank': unknown key"),
+    ("unlearn-lora-no-such-module", ["unlearn", "--method", "ga", "--model", "ORIGINAL", "--data", "DATA",
+                                     "peft.target_modules=[nope_proj]"], "matches no module"),
+    ("unlearn-rmu-lora-off-its-mlps", ["unlearn", "--method", "rmu", "--model", "ORIGINAL", "--data", "DATA",
+                                       "peft.target_modules=[q_proj]"], "add those modules to peft.target_modules"),
+    ("eval-adapter-without-base", ["eval", "--model", "SANDBOX/adapter-no-base", "--data", "DATA", "--no-reference"], "does not name its base model"),
+    ("run-unknown-executor", ["run", "executor.kind=slurm"], "config key 'executor.kind'"),
     # --- calibrate
     ("calibrate-no-such-run", ["calibrate", "--run", "no-such-run-anywhere"], "no run named"),
     ("calibrate-half-written-run", ["calibrate", "--run", "half-written"], "not a finished"),
@@ -161,6 +169,23 @@ CASES: list[tuple[str, list[str], str]] = [
     ("models-build-seed", ["models", "build", "data.seed=-1"], "config key 'data.seed'"),
     ("ls-unknown", ["ls", "tasks-that-do-not-exist"], "invalid choice"),
     ("unknown-command", ["frobnicate"], "invalid choice"),
+]
+
+
+# Bad settings of the environment (a launcher, a missing optional package): (case id, environment variables,
+# modules made unimportable, argv, fragment). Same checks as CASES.
+ENV_CASES: list[tuple[str, dict[str, str], list[str], list[str], str]] = [
+    ("unlearn-fsdp1", {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "1"}, [],
+     ["unlearn", "--method", "ga", "--model", "ORIGINAL", "--data", "DATA", "max_steps=1"], "fsdp_version: 2"),
+    ("eval-world-without-master", {"WORLD_SIZE": "2", "RANK": "0"}, [],
+     ["eval", "--model", "ORIGINAL", "--data", "DATA", "--no-reference"], "MASTER_ADDR is not set"),
+    ("eval-world-not-a-number", {"WORLD_SIZE": "two"}, [],
+     ["eval", "--model", "ORIGINAL", "--data", "DATA", "--no-reference"], "WORLD_SIZE='two' is not a number"),
+    ("unlearn-lora-without-peft", {}, ["peft"],
+     ["unlearn", "--method", "ga", "--model", "ORIGINAL", "--data", "DATA", "peft.r=4"], "pip install peft"),
+    ("run-ray-without-ray", {}, ["ray"], ["run", "executor.kind=ray"], 'pip install -e ".[ray]"'),
+    ("run-ray-under-a-launcher", {"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "127.0.0.1"}, [],
+     ["run", "executor.kind=ray"], "run the command in one process"),
 ]
 
 
@@ -233,6 +258,8 @@ def sandbox(tiny_models, tmp_path_factory):
                   lambda t: "\n".join([json.dumps({**json.loads(t.splitlines()[0]), "question": long_q}),
                                        *t.splitlines()[1:]]) + "\n")
     write_run_file(Path(os.environ["UNLEARNKIT_HOME"]) / "runs" / "half-written", "half-written", "lm")
+    (sb / "adapter-no-base").mkdir()
+    (sb / "adapter-no-base" / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
     return sb
 
 
@@ -254,6 +281,18 @@ def test_bad_input_is_one_clear_line(case, argv, fragment, sandbox, tiny_models,
     assert fragment in err, err
     assert _snapshot(sandbox) == before
     assert not (sandbox / "PWNED").exists()
+
+
+@pytest.mark.parametrize("case,env,missing,argv,fragment", ENV_CASES, ids=[c[0] for c in ENV_CASES])
+def test_bad_environment_is_one_clear_line(case, env, missing, argv, fragment, sandbox, tiny_models, capsys,
+                                           monkeypatch):
+    import sys
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    for m in missing:
+        monkeypatch.setitem(sys.modules, m, None)
+    test_bad_input_is_one_clear_line(case, argv, fragment, sandbox, tiny_models, capsys, monkeypatch)
 
 
 def test_the_catalogue_is_large_and_covers_every_command():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import pytest
@@ -39,6 +40,37 @@ def test_every_method_unlearns_a_tiny_model(name, tiny_models):
     assert all(math.isfinite(s["loss"]) for s in log.steps)
     moved = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
     assert moved == trainable, (sorted(trainable - moved)[:5], sorted(moved - trainable)[:5])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("peft") is None, reason="LoRA needs peft (pip install peft)")
+@pytest.mark.parametrize("name", LLM_METHODS)
+def test_every_method_trains_lora_adapters_on_a_frozen_base(name, tiny_models):
+    """With a ``peft`` section: loss finite; the base stayed frozen bit for bit (after the run the model holds
+    exactly base + ΔW of the adapter on adapted weights, and the base itself elsewhere); every adapter factor the
+    method trains moved from its initial value, the others did not (RMU: only its layers' MLP adapters)."""
+    src = QASource(tiny_models.data_dir)
+    model, tok = load_model(tiny_models.original)
+    spec, retain = resolve(name)
+    params = make_params(spec, {"lr": 1e-3, "epochs": 2, "batch_size": 4, "max_steps": 3, "peft": {"r": 4}}, retain)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    seen: dict = {}
+
+    def at_start(step, ctx, final):
+        if step == 0:
+            seen["init"] = {n.replace(".default", ""): p.detach().clone() for n, p in ctx.model.named_parameters()
+                            if "lora_" in n}
+            seen["trainable"] = {n.replace(".default", "") for n, p in ctx.model.named_parameters() if p.requires_grad}
+
+    log = unlearn(model, tok, spec, params, src.split("forget10"), src.split("retain90"), src.refusals,
+                  on_step=at_start)
+    assert len(log.steps) == 3 and all(math.isfinite(s["loss"]) for s in log.steps)
+    ad, after = log.adapter, dict(model.named_parameters())
+    assert set(after) == set(before) and all(p.requires_grad for p in model.parameters())  # plain again, flags kept
+    for n, w in before.items():
+        expected = w + ad.delta(n, w) if n in ad.targets() else w
+        assert torch.equal(after[n], expected), n
+    moved = {k for k, v in seen["init"].items() if not torch.equal(v, ad.state[k])}
+    assert moved == seen["trainable"] and moved, (sorted(seen["trainable"] - moved)[:3], sorted(moved - seen["trainable"])[:3])
 
 
 @pytest.mark.parametrize("name", POST_HOC_METHODS)

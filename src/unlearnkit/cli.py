@@ -47,7 +47,11 @@ def _quiet() -> None:
 
 
 def _say(msg: str) -> None:
-    print(msg, flush=True)
+    """Print for the user: under a launcher (torchrun, accelerate launch) the main process speaks for all."""
+    from unlearnkit.io import launcher_rank
+
+    if launcher_rank() == 0:
+        print(msg, flush=True)
 
 
 def _split(values: list[str] | str | None) -> list[str]:

@@ -314,7 +314,14 @@ def _walk(root: Path, max_depth: int) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def locked(path: Path | str) -> Iterator[None]:
-    """An exclusive lock (``flock``) on ``path`` (created if needed), held for the ``with`` block."""
+    """An exclusive lock (``flock``) on ``path`` (created if needed), held for the ``with`` block.
+
+    In a job of several processes (``torchrun`` / ``accelerate launch``) only the main process (rank 0)
+    takes locks: the others run the same code in step with it and leave every write to it
+    (:mod:`unlearnkit.engine.distributed`), so they must never wait on a lock it holds."""
+    if launcher_rank() != 0:
+        yield
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -324,6 +331,14 @@ def locked(path: Path | str) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def launcher_rank() -> int:
+    """This process's rank in a job started by torchrun / accelerate launch (0 otherwise)."""
+    try:
+        return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+    except ValueError:
+        return 0
 
 
 def lock_path(kind: str, key: str) -> Path:

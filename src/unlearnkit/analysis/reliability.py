@@ -28,6 +28,7 @@ import torch
 from pydantic import Field, ValidationInfo, field_validator
 
 from unlearnkit.config import BuildConfig, Seed, StrictModel
+from unlearnkit.engine.executor import ExecutorConfig
 from unlearnkit.errors import UnlearnkitError
 
 INTERVENTIONS = ("relearn", "jailbreak", "paraphrase", "noise", "quant8", "quant4")
@@ -75,6 +76,7 @@ class ReliabilityConfig(StrictModel):
     max_new_tokens: int = Field(48, ge=1)
     seed: Seed = 0
     name: str | None = Field(None, description="run name (default: a hash of this config)")
+    executor: ExecutorConfig = Field(ExecutorConfig(), description="pool trainings and measurements: local or ray")
 
     @field_validator("name")
     @classmethod

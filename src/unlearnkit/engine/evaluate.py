@@ -30,6 +30,7 @@ from unlearnkit import metrics as M
 from unlearnkit.config import StrictModel
 from unlearnkit.data.prompts import prompt_signature, tokenizer_hash
 from unlearnkit.data.tofu import HOLDOUT_OF, QASource
+from unlearnkit.engine import distributed as dist
 from unlearnkit.engine.generate import generate_answers
 from unlearnkit.engine.passes import TokenStats, model_context, teacher_forced_pass
 from unlearnkit.errors import UnlearnkitError
@@ -146,6 +147,8 @@ class PassCache:
                 parse: Callable[[bytes], Any]) -> Any:
         if self.dir is None:
             return compute()
+        if dist.world_size() > 1:  # the main process reads and writes; every process computes its share
+            return self._cached_by_main(name, compute, dump, parse)
         path = self.dir / name
         with locked(lock_path("eval", f"{self.dir.name}-{name}")):
             data = read_checked(path, "evaluation cache file")
@@ -157,6 +160,24 @@ class PassCache:
             out = compute()
             write_checked(path, dump(out))
             return out
+
+    def _cached_by_main(self, name: str, compute: Callable[[], Any], dump: Callable[[Any], bytes],
+                        parse: Callable[[bytes], Any]) -> Any:
+        path = self.dir / name
+
+        def read() -> Any:
+            data = read_checked(path, "evaluation cache file")
+            try:
+                return None if data is None else parse(data)
+            except (ValueError, KeyError, OSError, EOFError, UnicodeDecodeError, zipfile.BadZipFile):
+                discard(path, "evaluation cache file", "it does not parse")
+                return None
+
+        out = dist.on_main(read)
+        if out is None:
+            out = compute()  # collective: each process its share, gathered
+            dist.on_main(lambda: write_checked(path, dump(out)))
+        return out
 
     def role_stats(self, rec_hash: str, variants: tuple[str, ...], records: list[dict],
                    run: Callable[[list[tuple[str, str]]], TokenStats]) -> dict[str, TokenStats]:

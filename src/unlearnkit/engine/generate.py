@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from unlearnkit.data.prompts import encode_prompt
+from unlearnkit.engine import distributed as dist
 
 
 def left_pad(seqs: Sequence[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -30,11 +31,15 @@ def _length_sorted_batches(prompts: Sequence[list[int]], batch_size: int):
 @torch.no_grad()
 def generate_ids(model, tokenizer, prompts: Sequence[list[int]], max_new_tokens: int = 200,
                  batch_size: int = 64) -> list[list[int]]:
-    """Greedy continuations of token-id prompts, cut after the first EOS (EOS excluded)."""
+    """Greedy continuations of token-id prompts, cut after the first EOS (EOS excluded).
+
+    With several processes the length-sorted batches are shared out round robin and gathered back in
+    prompt order (every process gets all of them; each batch is the batch one process would decode).
+    """
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     device = next(model.parameters()).device
     results: dict[int, list[int]] = {}
-    for idx in _length_sorted_batches(prompts, batch_size):
+    for idx in dist.shard(list(_length_sorted_batches(prompts, batch_size))):
         ids, mask, width = left_pad([prompts[i] for i in idx], pad)
         gen = model.generate(
             input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
@@ -46,6 +51,8 @@ def generate_ids(model, tokenizer, prompts: Sequence[list[int]], max_new_tokens:
             if eos in seq:
                 seq = seq[: seq.index(eos)]
             results[i] = seq
+    if dist.world_size() > 1:
+        results = {i: v for part in dist.gather(results) for i, v in part.items()}
     return [results[i] for i in range(len(prompts))]
 
 

@@ -11,7 +11,9 @@ answer token,
 Every metric of SPEC §2.2 except ROUGE and judges is a function of these, so one pass per
 (model, eval set, question/answer variant) feeds all of them. Only answer positions reach the
 output head (hidden states are gathered first), so the (batch, seq, vocab) logits of a large
-vocabulary are never materialised for prompt tokens.
+vocabulary are never materialised for prompt tokens; the answer positions reach the head in row chunks
+(:data:`LOGITS_BUDGET`), so no (answer tokens, vocab) block is materialised either — at Llama-3's 128 k
+vocabulary a pass holds at most 64 MiB of fp32 logits at a time, whatever the batch.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 
 from unlearnkit.data.prompts import IGNORE, Encoded, collate, encode_pair, fit_to_context
+from unlearnkit.engine import distributed as dist
 
 
 @dataclass
@@ -80,15 +83,59 @@ class TokenStats:
         return st
 
 
-def _answer_logits(model, input_ids, attention_mask, select):
-    """Logits at the selected (batch, position) pairs only  # (N, vocab)."""
+# A (rows, vocab) block of fp32 logits holds at most this many elements (64 MiB): answer positions go to the
+# output head in row chunks of LOGITS_BUDGET // vocab, so no (batch, seq, vocab) — nor (answer tokens, vocab) —
+# logits tensor of a large vocabulary is ever materialised. Each row's statistics depend on that row only, so
+# chunking does not change them; a batch of the embedded benchmark fits one chunk (the arithmetic of the
+# unchunked pass, bit for bit).
+LOGITS_BUDGET = 1 << 24
+
+
+def _row_stats(logits: torch.Tensor, tgt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Log-prob of the target, argmax flag and Min-K%++ score per row of ``logits``  # (rows, vocab) → 3 × (rows,)."""
+    logits = logits.float()
+    logp = torch.log_softmax(logits, dim=-1)
+    lp = logp.gather(1, tgt[:, None]).squeeze(1)
+    correct = logits.argmax(-1) == tgt
+    p = logp.exp()
+    mu = (p * logp).sum(-1)
+    var = (p * logp.square()).sum(-1) - mu.square()
+    z = (lp - mu) / var.clamp_min(0).sqrt().clamp_min(1e-8)
+    return lp, correct, z
+
+
+def _lean_head(model):
+    """(decoder, head, softcap) when the logits are head(decoder output) [softcapped]; else None."""
     decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    softcap = getattr(model.config, "final_logit_softcapping", None)
-    if decoder is not None and head is not None and not softcap:
-        hidden = decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return head(hidden[select])
-    return model(input_ids=input_ids, attention_mask=attention_mask).logits[select]
+    cfg = getattr(model, "config", None)
+    if decoder is None or not isinstance(head, torch.nn.Linear) or any(
+            getattr(cfg, k, None) not in (None, 1, 1.0) for k in ("logit_scale", "logits_scaling")):
+        return None
+    return decoder, head, getattr(cfg, "final_logit_softcapping", None)
+
+
+def answer_stats(model, input_ids, attention_mask, select, tgt, budget: int = LOGITS_BUDGET):
+    """Per answer token (the True entries of ``select``, targets ``tgt``): log-prob, argmax flag, Min-K%++ z,
+    computed in row chunks of at most ``budget`` logits  # 3 × (N,)."""
+    lean = _lean_head(model)
+    if lean is None:  # logits that are not a plain head(hidden): the model's own (full) logits
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[select]
+        rows, head, softcap = logits, None, None
+    else:
+        decoder, head, softcap = lean
+        rows = decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[select]  # (N, d)
+    vocab = head.out_features if head is not None else rows.shape[-1]
+    step = max(1, budget // max(1, vocab))
+    parts = []
+    for s in range(0, rows.shape[0], step):
+        logits = rows[s : s + step] if head is None else head(rows[s : s + step])  # (≤ step, vocab)
+        if softcap:
+            logits = torch.tanh(logits / softcap) * softcap
+        parts.append(_row_stats(logits, tgt[s : s + step]))
+    if not parts:
+        return tgt.float(), tgt == tgt, tgt.float()
+    return tuple(torch.cat([p[k] for p in parts]) for k in range(3))
 
 
 def model_context(model) -> int | None:
@@ -99,7 +146,12 @@ def model_context(model) -> int | None:
 @torch.no_grad()
 def teacher_forced_pass(model, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 32,
                         truncate: bool = False) -> TokenStats:
-    """Per-token log-probs, argmax flags and Min-K%++ scores for (question, answer) pairs."""
+    """Per-token log-probs, argmax flags and Min-K%++ scores for (question, answer) pairs.
+
+    With several processes (:mod:`unlearnkit.engine.distributed`) the batches are shared out round
+    robin and the per-sample values gathered back in dataset order: every process returns the full
+    result, equal to one process's (each batch is the same batch, computed the same way).
+    """
     encoded = fit_to_context([encode_pair(tokenizer, q, a) for q, a in pairs], model_context(model),
                              "(question, answer) pairs", truncate)
     return encoded_pass(model, tokenizer, encoded, batch_size)
@@ -111,35 +163,38 @@ def encoded_pass(model, tokenizer, encoded: Sequence[Encoded], batch_size: int =
     answer, see :func:`unlearnkit.data.prompts.encode_text`)."""
     device = next(model.parameters()).device
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
+    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
     per_sample: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     was_training = model.training
     model.eval()
-    for s in range(0, len(order), batch_size):
-        idx = order[s : s + batch_size]
-        batch = collate([encoded[i] for i in idx], tokenizer.pad_token_id)
-        ids = batch["input_ids"].to(device)
-        mask = batch["attention_mask"].to(device)
-        targets = batch["labels"][:, 1:].to(device)  # token t+1 is predicted at position t
-        select = torch.zeros_like(ids, dtype=torch.bool)
-        select[:, :-1] = targets != IGNORE  # (batch, seq)
-        logits = _answer_logits(model, ids, mask, select).float()  # (N, vocab)
-        logp = torch.log_softmax(logits, dim=-1)
-        tgt = targets[targets != IGNORE]  # (N,)
-        lp = logp.gather(1, tgt[:, None]).squeeze(1)
-        correct = logits.argmax(-1) == tgt
-        p = logp.exp()
-        mu = (p * logp).sum(-1)
-        var = (p * logp.square()).sum(-1) - mu.square()
-        z = (lp - mu) / var.clamp_min(0).sqrt().clamp_min(1e-8)
-        counts = (targets != IGNORE).sum(1).tolist()
-        lp_np, c_np, z_np = (t.double().cpu().numpy() if t.dtype != torch.bool else t.cpu().numpy() for t in (lp, correct, z))
-        start = 0
-        for row, i in enumerate(idx):
-            n = counts[row]
-            per_sample[i] = (lp_np[start : start + n], c_np[start : start + n], z_np[start : start + n])
-            start += n
-    model.train(was_training)
+    try:
+        for idx in dist.shard(batches):
+            per_sample.update(_pass_batch(model, [encoded[i] for i in idx], idx, tokenizer.pad_token_id, device))
+    finally:
+        model.train(was_training)
+    if dist.world_size() > 1:
+        per_sample = {i: v for part in dist.gather(per_sample) for i, v in part.items()}
     lengths = [len(per_sample[i][0]) for i in range(len(encoded))]
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     cat = lambda k, dt: np.concatenate([per_sample[i][k] for i in range(len(encoded))]).astype(dt) if encoded else np.zeros(0, dt)  # noqa: E731
     return TokenStats(offsets, cat(0, np.float64), cat(1, bool), cat(2, np.float64))
+
+
+def _pass_batch(model, items: list, idx: list[int], pad_id: int, device) -> dict[int, tuple]:
+    """One batch of the pass: sample index → (log-probs, argmax flags, z) of its answer tokens."""
+    batch = collate(items, pad_id)
+    ids = batch["input_ids"].to(device)
+    mask = batch["attention_mask"].to(device)
+    targets = batch["labels"][:, 1:].to(device)  # token t+1 is predicted at position t
+    select = torch.zeros_like(ids, dtype=torch.bool)
+    select[:, :-1] = targets != IGNORE  # (batch, seq)
+    tgt = targets[targets != IGNORE]  # (N,)
+    lp, correct, z = answer_stats(model, ids, mask, select, tgt)
+    counts = (targets != IGNORE).sum(1).tolist()
+    lp_np, c_np, z_np = (t.double().cpu().numpy() if t.dtype != torch.bool else t.cpu().numpy() for t in (lp, correct, z))
+    out, start = {}, 0
+    for row, i in enumerate(idx):
+        n = counts[row]
+        out[i] = (lp_np[start : start + n], c_np[start : start + n], z_np[start : start + n])
+        start += n
+    return out

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from unlearnkit.engine.steplog import StepRecord, step_sinks
-from unlearnkit.engine.train import mixed_precision, multi_process_cpu
+from unlearnkit.engine.train import accelerator_on_cpu, mixed_precision
 from unlearnkit.errors import UnlearnkitError
 
 TrackerKind = Literal["tensorboard", "wandb", "mlflow"]
@@ -87,9 +87,8 @@ class Tracker:
         self._environment()
         # as the training loops' accelerator (make_accelerator): accelerate's state is shared and set up by whichever
         # Accelerator comes first — a second precision would be refused, and a multi-process CPU run needs cpu=True
-        kw = {"cpu": True} if multi_process_cpu() else {}
         self._acc = Accelerator(mixed_precision=mixed_precision(), log_with=self.kind, project_dir=str(project_dir),
-                                **kw)
+                                cpu=accelerator_on_cpu())
         project, init = self._init_args()
         self._acc.init_trackers(project, config=self.config, init_kwargs=init)
         return self

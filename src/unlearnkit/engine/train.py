@@ -10,7 +10,6 @@ progress bar, and stops with :class:`NonFiniteLossError` (log kept) when the los
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
@@ -20,8 +19,10 @@ from accelerate import Accelerator
 from accelerate.utils import send_to_device
 from tqdm.auto import tqdm
 
+from unlearnkit.engine import distributed as dist
+from unlearnkit.engine import sharding
 from unlearnkit.engine.steplog import LogStep, step_logger
-from unlearnkit.errors import NonFiniteLossError
+from unlearnkit.errors import NonFiniteLossError, UnlearnkitError
 
 LossFn = Callable[[torch.nn.Module, Any], "tuple[torch.Tensor, dict[str, float]]"]
 
@@ -31,9 +32,14 @@ class TrainLog:
     steps: list[dict] = field(default_factory=list)
     wall_time: float = 0.0
     stopped: str | None = None  # why training stopped early (None = ran to the end)
+    distributed: dict = field(default_factory=dict)  # processes, strategy, per-process facts (several processes)
+    adapter: Any = None  # a LoRA run's trained adapter (unlearnkit.models.adapters.Adapter); not in to_dict()
 
     def to_dict(self) -> dict:
-        return {"steps": self.steps, "wall_time": self.wall_time, "stopped": self.stopped}
+        out = {"steps": self.steps, "wall_time": self.wall_time, "stopped": self.stopped}
+        if self.distributed:
+            out["distributed"] = self.distributed
+        return out
 
 
 def mixed_precision() -> str:
@@ -43,16 +49,19 @@ def mixed_precision() -> str:
 
 
 def make_accelerator(grad_accum: int = 1) -> Accelerator:
-    kw = {"cpu": True} if multi_process_cpu() else {}
-    return Accelerator(mixed_precision=mixed_precision(), gradient_accumulation_steps=grad_accum, **kw)
+    """accelerate for this process: bf16 on a GPU that has it; with a launcher, its process group (gloo on CPUs,
+    where accelerate needs ``cpu=True`` to see the other processes; nccl on GPUs)."""
+    dist.strategy()  # a bad launcher setting is a one-line error before accelerate reads it
+    dist.init()
+    return Accelerator(mixed_precision=mixed_precision(), gradient_accumulation_steps=grad_accum,
+                       cpu=accelerator_on_cpu())
 
 
-def multi_process_cpu() -> bool:
-    """Launched as several processes (``torchrun``) on a machine without a CUDA GPU. accelerate
-    then needs ``cpu=True`` to set up DDP over gloo; without it every process trains alone.
-    (``accelerate launch --cpu --num_processes 2`` starts a single process on such a machine:
-    use ``torchrun --nproc_per_node 2``.)"""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+def accelerator_on_cpu() -> bool:
+    """``cpu=`` for every Accelerator of a process (the training loops' and the trackers' must agree: accelerate's
+    state is shared). On a machine without a CUDA GPU, a launched multi-process run needs ``cpu=True`` for DDP
+    over gloo (``accelerate launch --cpu --num_processes 2`` starts one process there: use ``torchrun``)."""
+    return not torch.cuda.is_available()
 
 
 def _schedule(kind: str, total: int, warmup: int) -> Callable[[int], float]:
@@ -131,27 +140,29 @@ def train_loop(
     terms)`` to skip that batch. ``state``, if given, is kept up to date (:class:`LoopState`).
     ``log_step(record)`` (and every sink of :mod:`unlearnkit.engine.steplog` active around the call,
     e.g. an experiment tracker) receives each optimiser step's record as it is logged.
+
+    Several processes (:mod:`unlearnkit.engine.distributed`): the loader's batches are shared out by
+    accelerate; DDP trains ``model`` itself, FSDP2 / ZeRO-3 train a sharded shadow of it
+    (:mod:`unlearnkit.engine.sharding`) whose weights are written back into ``model`` before each
+    ``on_epoch_end`` and at the end — ``model`` holds θ on every process on return; logged terms are means.
     """
     acc = accelerator or make_accelerator(grad_accum)
-    params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
-    opt = optimizer_factory(params) if optimizer_factory is not None else torch.optim.AdamW(
-        params, lr=lr, weight_decay=weight_decay)
-    model, opt, plan = _prepare(acc, model, opt, loader, loss_fn, passes)
+    run = _Prepared.make(acc, model, loader, dist.strategy(), lr, weight_decay, params, optimizer_factory, after_step)
+    plan = _plan(acc, run.loader, loss_fn, passes)
     total = sum(schedule_length(sum(len(ps.loader) for ps in plan(e)), grad_accum, 1, None) for e in range(epochs))
     total = min(total, max_steps) if max_steps is not None else total
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(schedule, total, int(warmup_ratio * total)))
-    loop = _Loop(acc, model, opt, sched, params, max_grad_norm, desc, after_step, max_steps,
-                 state=state or LoopState(), named=passes is not None)
+    sched = torch.optim.lr_scheduler.LambdaLR(run.opt, _schedule(schedule, total, int(warmup_ratio * total)))
+    loop = _Loop(acc, run.trained, run.opt, sched, run.params, max_grad_norm, desc, after_step, max_steps,
+                 state=state or LoopState(), named=passes is not None, sync=run.sync)
     loop.log_step = step_logger(log_step)
-    model.train()
-    bar = tqdm(total=total, desc=desc, leave=False, disable=None)
+    run.trained.train()
+    bar = tqdm(total=total, desc=desc, leave=False, disable=None if dist.is_main() else True)
     try:
         loop.run(plan, epochs, bar, on_epoch_end)
     finally:
         bar.close()
         loop.log.wall_time = time.perf_counter() - loop.t0
-        acc.unwrap_model(model, keep_fp32_wrapper=False)
-        model.eval()
+        run.finish(loop.log)
     return loop.log
 
 
@@ -161,14 +172,12 @@ def schedule_length(batches_per_epoch: int, grad_accum: int, epochs: int, max_st
     return min(total, max_steps) if max_steps is not None else total
 
 
-def _prepare(acc: Accelerator, model, opt, loader, loss_fn, passes):
-    """``acc.prepare`` the model, optimiser and loader(s); returns them with ``plan(epoch) -> passes``."""
+def _plan(acc: Accelerator, loader, loss_fn, passes) -> Callable[[int], list[Pass]]:
+    """``plan(epoch) -> passes``: the one (prepared) loader, or ``passes`` with their loaders prepared."""
     if passes is None:
-        model, opt, loader = acc.prepare(model, opt, loader)
         only = [Pass(loader, loss_fn)]
-        return model, opt, lambda epoch: only
-    model, opt = acc.prepare(model, opt)
-    return model, opt, _prepared_passes(acc, passes)
+        return lambda epoch: only
+    return _prepared_passes(acc, passes)
 
 
 def _prepared_passes(acc: Accelerator, passes: Callable[[int], Sequence[Pass]]) -> Callable[[int], list[Pass]]:
@@ -181,6 +190,58 @@ def _prepared_passes(acc: Accelerator, passes: Callable[[int], Sequence[Pass]]) 
         return prepared[id(loader)][1]
 
     return lambda epoch: [Pass(prep(ps.loader), ps.loss_fn, ps.name) for ps in passes(epoch)]
+
+
+@dataclass
+class _Prepared:
+    """What trains: ``model`` itself (one process, DDP) or its sharded shadow (FSDP2, ZeRO-3)."""
+
+    acc: Accelerator
+    model: torch.nn.Module  # the caller's model
+    trained: torch.nn.Module  # prepared for training (DDP wrapper, sharded shadow, or model)
+    opt: Any
+    loader: Any
+    params: list
+    strategy: str
+    home: torch.device | None = None  # where the caller's copy lived while parked on the CPU
+
+    @classmethod
+    def make(cls, acc, model, loader, strategy, lr, weight_decay, params, optimizer_factory, after_step) -> _Prepared:
+        if strategy in ("fsdp", "deepspeed") and after_step is not None:
+            raise UnlearnkitError(f"step probes (gradient, squeeze) run in one process or with DDP, not with {strategy}"
+                                  ": launch them without the sharded accelerate config")
+        names = {id(p): n for n, p in model.named_parameters()}
+        chosen = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
+        trained, home = model, None
+        if strategy in ("fsdp", "deepspeed"):
+            trained = sharding.sharded(model, strategy)
+            home = sharding.park(model)
+            by_name = dict(trained.named_parameters())
+            chosen = [by_name[names[id(p)]] for p in chosen]
+        opt = optimizer_factory(chosen) if optimizer_factory is not None else torch.optim.AdamW(
+            chosen, lr=lr, weight_decay=weight_decay)
+        if strategy == "fsdp":
+            loader = acc.prepare(loader) if loader is not None else None
+        elif loader is None:  # several passes: their loaders are prepared by _plan
+            trained, opt = acc.prepare(trained, opt)
+        else:
+            trained, opt, loader = acc.prepare(trained, opt, loader)
+        return cls(acc, model, trained, opt, loader, chosen, strategy, home)
+
+    def sync(self) -> None:
+        """Make the caller's model hold the current weights (sharded strategies; collective)."""
+        if self.strategy in ("fsdp", "deepspeed"):
+            sharding.write_back(self.trained, self.model, self.strategy)
+
+    def finish(self, log: TrainLog) -> None:
+        self.sync()
+        if self.home is not None:
+            self.model.to(self.home)
+        if self.trained is not self.model and self.strategy not in ("fsdp", "deepspeed"):
+            self.acc.unwrap_model(self.trained, keep_fp32_wrapper=False)  # the same object as model
+        self.model.eval()
+        if dist.world_size() > 1:
+            log.distributed = {**dist.describe(), "replica_checksums": dist.gather(sharding.replica_checksum(self.model))}
 
 
 @dataclass
@@ -201,6 +262,7 @@ class _Loop:
     log: TrainLog = field(default_factory=TrainLog)
     t0: float = field(default_factory=time.perf_counter)
     log_step: LogStep | None = None
+    sync: Callable[[], None] | None = None  # make the caller's model hold the current weights (sharded strategies)
 
     def __post_init__(self) -> None:
         self.state.step = 0
@@ -216,6 +278,8 @@ class _Loop:
             if self.done():
                 self.log.stopped = f"max_steps={self.max_steps} reached (early stopping)"
                 break
+            if self.sync is not None:
+                self.sync()
             if on_epoch_end is not None and on_epoch_end(epoch, self.log):
                 self.log.stopped = f"early stop after epoch {epoch}"
                 break
@@ -239,7 +303,7 @@ class _Loop:
             loss, terms = ps.loss_fn(self.model, batch)
             if loss is None:  # nothing to learn from this batch
                 return False
-            if not torch.isfinite(loss):
+            if not dist.all_true(bool(torch.isfinite(loss))):  # every process stops together
                 self.log.stopped = f"non-finite loss ({loss.item()}) at step {step}, epoch {epoch}"
                 raise NonFiniteLossError(f"{self.desc}: loss became {loss.item()} at step {step} (epoch {epoch}); "
                                          "lower the learning rate or add a retain term")
@@ -256,11 +320,12 @@ class _Loop:
             self.after_step()
         self.state.step += 1
         bar.update(1)
-        rec = {"step": self.state.step, "epoch": epoch, "loss": float(loss.detach()),
-               "lr": self.sched.get_last_lr()[0], "wall": round(time.perf_counter() - self.t0, 4)}
+        values = dist.reduce_mean([float(loss.detach()), *(float(v) for v in terms.values())])  # means over processes
+        rec = {"step": self.state.step, "epoch": epoch, "loss": values[0], "lr": self.sched.get_last_lr()[0],
+               "wall": round(time.perf_counter() - self.t0, 4)}
         if self.named:
             rec["pass"] = ps.name
-        rec.update({k: float(v) for k, v in terms.items()})
+        rec.update(dict(zip(terms, values[1:])))
         self.log.steps.append(rec)
         if self.log_step is not None:
             self.log_step(rec)

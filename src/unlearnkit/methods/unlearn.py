@@ -10,22 +10,28 @@ with the shared training loop.
 
 from __future__ import annotations
 
-import copy
+import contextlib
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from unlearnkit.config import format_validation_error
 from unlearnkit.data.prompts import collate, fit_to_context
+from unlearnkit.engine import distributed as dist
+from unlearnkit.engine import sharding
 from unlearnkit.engine.data import encode_records
 from unlearnkit.engine.passes import model_context
 from unlearnkit.engine.train import TrainLog, train_loop
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.methods import MethodSpec, get_method
 from unlearnkit.methods.llm.base import ForgetInputs, LMObjective, retain_kl, retain_nll
+from unlearnkit.models.adapters import Adapter, AdaptersOff, add_lora, peft_model_of
 
 RETAIN_KINDS = ("none", "nll", "kl")
 
@@ -75,20 +81,31 @@ def _post_hoc_message(spec: MethodSpec) -> str:
 
 def _paired_loader(forget_items: list, retain_items: list, params, pad_id: int,
                    forget_collate: Callable | None) -> DataLoader:
-    """Each batch: a forget batch (shuffled, one epoch = one pass over D_f) + a random retain batch."""
+    """Each batch: a forget batch (shuffled, one epoch = one pass over D_f) + a random retain batch.
+
+    With several processes accelerate shares the forget batches out; each process draws its own retain
+    batches from a generator seeded by (seed, rank) — process 0 draws what one process would, the
+    others differ from it and from each other, and every draw is fixed by the seed. The drawn indices
+    are kept (``loader.retain_draws``) for the training log."""
     g = torch.Generator().manual_seed(params.seed)
-    rg = torch.Generator().manual_seed(params.seed + 1)
+    rank = dist.rank()
+    rseed = params.seed + 1 if rank == 0 else int(np.random.SeedSequence([params.seed + 1, rank]).generate_state(1)[0])
+    rg = torch.Generator().manual_seed(rseed)
     fcol = forget_collate or (lambda items, pad: collate(items, pad))
+    draws: list[list[int]] = []
 
     def col(idx: list[int]) -> dict:
         out = {"forget": fcol([forget_items[i] for i in idx], pad_id)}
         if retain_items:
             r = torch.randint(len(retain_items), (params.batch_size,), generator=rg).tolist()
+            draws.append(r)
             out["retain"] = collate([retain_items[i] for i in r], pad_id)
         return out
 
-    return DataLoader(list(range(len(forget_items))), batch_size=params.batch_size, shuffle=True, generator=g,
-                      collate_fn=col)
+    loader = DataLoader(list(range(len(forget_items))), batch_size=params.batch_size, shuffle=True, generator=g,
+                        collate_fn=col)
+    loader.retain_draws = draws
+    return loader
 
 
 def retain_kind(spec: MethodSpec, params) -> str:
@@ -149,6 +166,10 @@ def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dic
     ``on_step`` (optional) observes the run — G-effect and squeezing probes in
     ``unlearnkit.analysis`` use it; a probe must leave gradients, RNG state and the model's mode
     as it found them.
+
+    With ``params.peft`` the method trains LoRA adapters on the frozen ``model`` (θ_o for the terms that
+    need it is the same network with its adapters off); when this returns, ``model`` holds the merged
+    θ_o + ΔW and ``log.adapter`` the adapter (:class:`unlearnkit.models.adapters.Adapter`) to save.
     """
     obj = _objective(spec)
     kind = retain_kind(spec, params)
@@ -156,49 +177,93 @@ def unlearn(model, tokenizer, spec: MethodSpec, params, forget_records: list[dic
         raise UnlearnkitError("the forget set is empty: choose a forget split with records")
     if kind != "none" and not retain_records:
         raise UnlearnkitError(f"retain term {kind!r} needs retain data, but the retain set is empty")
-    reference = _frozen_copy(model, spec) if needs_reference(spec, params) else None
+    was_trainable = [(p, p.requires_grad) for p in model.parameters()]
+    trained = add_lora(model, params.peft, params.seed) if params.peft is not None else model
+    terms = _Terms(obj, params, kind, None, {})
+    try:
+        return _run(model, trained, terms, tokenizer, spec, params, forget_records, retain_records, refusals, desc,
+                    on_epoch, on_step)
+    finally:
+        terms.reference = None  # drop the frozen copy
+        if trained is not model:  # the adapters leave: model holds θ_o + ΔW
+            terms.adapter = Adapter.of(trained)
+            trained.unload()
+            terms.adapter.merge_into(model)
+            if terms.log is not None:
+                terms.log.adapter = terms.adapter
+        for p, flag in was_trainable:  # as it was (a frozen base stays frozen)
+            p.requires_grad_(flag)
+
+
+def _run(model, trained, terms: _Terms, tokenizer, spec: MethodSpec, params, forget_records, retain_records, refusals,
+         desc, on_epoch, on_step) -> TrainLog:
+    obj, kind, state = terms.obj, terms.kind, terms.state
+    if needs_reference(spec, params):
+        if trained is model:
+            terms.reference = _frozen_copy(model, spec)
+        else:  # adapters off: the network being trained (whatever wraps or shards it) is θ_o
+            terms.reference_of = lambda m: AdaptersOff(peft_model_of(m))
     torch.manual_seed(params.seed)
-    state: dict[str, Any] = {}
     if obj.setup is not None:
-        obj.setup(model, tokenizer, params, state, forget_records)
+        obj.setup(trained, tokenizer, params, state, forget_records)
     ctx_len = model_context(model)
     forget_items = (obj.forget_data(forget_records, tokenizer, refusals or [], params) if obj.forget_data
                     else fit_to_context(encode_records(tokenizer, forget_records), ctx_len, "forget examples"))
     retain_items = fit_to_context(encode_records(tokenizer, retain_records), ctx_len, "retain examples") \
         if kind != "none" else []
-    was_trainable = [(p, p.requires_grad) for p in model.parameters()]
-    _set_trainable(model, obj, params)
+    _set_trainable(trained, obj, params)
     loader = _paired_loader(forget_items, retain_items, params, tokenizer.pad_token_id, obj.forget_collate)
     state["forget_items"] = forget_items
-    terms = _Terms(obj, params, kind, reference, state)
     ctx = None if on_step is None else StepContext(
-        model=model, tokenizer=tokenizer, spec=spec, params=params, retain_kind=kind, reference=reference,
-        state=state, forget_items=forget_items, retain_items=retain_items, forget_records=forget_records,
-        retain_records=retain_records, forget_term=lambda b: terms.forget(model, b),
-        retain_term=(lambda b: terms.retain(model, b)) if kind != "none" else None)
+        model=trained, tokenizer=tokenizer, spec=spec, params=params, retain_kind=kind,
+        reference=terms.reference_for(trained), state=state, forget_items=forget_items, retain_items=retain_items,
+        forget_records=forget_records, retain_records=retain_records, forget_term=lambda b: terms.forget(trained, b),
+        retain_term=(lambda b: terms.retain(trained, b)) if kind != "none" else None)
 
     def epoch_end(epoch: int, log: TrainLog) -> bool:
         if obj.on_epoch_end is not None:
-            obj.on_epoch_end(model, tokenizer, epoch, params, state, loader)
+            obj.on_epoch_end(trained, tokenizer, epoch, params, state, loader)
         if on_epoch is not None:
-            on_epoch(epoch, model)
+            on_epoch(epoch, trained)
         return False
 
-    try:
-        if on_step is not None:
-            on_step(0, ctx, False)
-        log = train_loop(model, loader, terms.loss, lr=params.lr, epochs=params.epochs, grad_accum=params.grad_accum,
+    if on_step is not None:
+        on_step(0, ctx, False)
+    with _checkpointing(trained, params.gradient_checkpointing):
+        log = train_loop(trained, loader, terms.loss, lr=params.lr, epochs=params.epochs, grad_accum=params.grad_accum,
                          weight_decay=params.weight_decay, warmup_ratio=params.warmup_ratio,
                          max_grad_norm=params.max_grad_norm, schedule=params.schedule, desc=desc or spec.name,
-                         params=[p for p in model.parameters() if p.requires_grad], on_epoch_end=epoch_end,
+                         params=[p for p in trained.parameters() if p.requires_grad], on_epoch_end=epoch_end,
                          max_steps=params.max_steps, after_step=_counter(on_step, ctx))
-        if on_step is not None:
-            on_step(len(log.steps), ctx, True)
-        return log
+    if on_step is not None:
+        on_step(len(log.steps), ctx, True)
+    _log_data(log, loader)
+    terms.log = log
+    return log
+
+
+@contextlib.contextmanager
+def _checkpointing(model, on: bool):
+    """Gradient checkpointing for the block (transformers' non-reentrant checkpointing of every layer)."""
+    if not on:
+        yield
+        return
+    if not hasattr(model, "gradient_checkpointing_enable"):
+        raise UnlearnkitError(f"gradient_checkpointing=true needs a transformers model; {type(model).__name__} has "
+                              "no gradient_checkpointing_enable: drop the option")
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    try:
+        yield
     finally:
-        for p, flag in was_trainable:  # as it was (a frozen base, e.g. under LoRA, stays frozen)
-            p.requires_grad_(flag)
-        terms.reference = None  # drop the frozen copy
+        model.gradient_checkpointing_disable()
+
+
+def _log_data(log: TrainLog, loader) -> None:
+    """Several processes: each one's retain draws (a digest — they differ between processes and are fixed by
+    the seed) in the training log."""
+    if dist.world_size() > 1:
+        digest = hashlib.sha256(json.dumps(loader.retain_draws).encode()).hexdigest()[:16]
+        log.distributed["retain_draw_digests"] = dist.gather(digest)
 
 
 def _objective(spec: MethodSpec) -> LMObjective:
@@ -208,8 +273,11 @@ def _objective(spec: MethodSpec) -> LMObjective:
 
 
 def _frozen_copy(model, spec: MethodSpec):
+    """θ_o frozen beside the trained model: a copy (one process, DDP) or a sharded shadow (FSDP2, ZeRO-3)."""
     try:
-        return copy.deepcopy(model).eval().requires_grad_(False)
+        return sharding.frozen_reference(model)
+    except UnlearnkitError:
+        raise
     except Exception as e:  # e.g. a model that cannot be copied (meta tensors, hooks)
         raise UnlearnkitError(
             f"method {spec.name!r} needs a frozen copy of the original model, but the model cannot be copied "
@@ -221,36 +289,50 @@ def _set_trainable(model, obj: LMObjective, params) -> None:
     """A method that trains only some weights (RMU) says which; otherwise what is trainable stays so
     (every weight of a loaded model; only the adapters of a model whose base is frozen)."""
     if obj.trainable is not None:
-        keep = {id(p) for p in obj.trainable(model, params)}
+        keep = {id(p) for p in obj.trainable(model, params) if p.requires_grad}  # never unfreeze a frozen weight
+        if not keep:
+            raise UnlearnkitError("the method trains only some weights, and all of them are frozen in this model "
+                                  "(e.g. LoRA adapters on other modules): add those modules to peft.target_modules")
         for p in model.parameters():
             p.requires_grad_(id(p) in keep)
 
 
 @dataclass
 class _Terms:
-    """γ·L_forget + α·L_retain of one method: the loss the optimiser minimises, and each term alone."""
+    """γ·L_forget + α·L_retain of one method: the loss the optimiser minimises, and each term alone.
+
+    θ_o is ``reference`` (a frozen copy), or — under LoRA — ``reference_of(m)``: the model being trained
+    with its adapters off."""
 
     obj: LMObjective
     params: Any
     kind: str
     reference: torch.nn.Module | None
     state: dict[str, Any]
+    reference_of: Callable[[torch.nn.Module], torch.nn.Module] | None = None
+    adapter: Any = None  # the trained LoRA adapter, once the adapters are merged
+    log: TrainLog | None = None
+
+    def reference_for(self, m):
+        return self.reference_of(m) if self.reference_of is not None else self.reference
 
     def retain_raw(self, m, batch) -> torch.Tensor:
         if self.kind == "nll":
             return retain_nll(m, batch)
         if self.kind == "kl":
-            return retain_kl(m, self.reference, batch)
-        return self.obj.extra_retain[self.kind].fn(m, self.reference, batch, self.params, self.state)  # e.g. RMU's act
+            return retain_kl(m, self.reference_for(m), batch)
+        return self.obj.extra_retain[self.kind].fn(m, self.reference_for(m), batch, self.params, self.state)  # RMU's act
 
     def forget(self, m, batch) -> torch.Tensor:
-        return self.params.gamma * self.obj.forget(ForgetInputs(m, batch, self.params, self.reference, self.state))[0]
+        return self.params.gamma * self.obj.forget(
+            ForgetInputs(m, batch, self.params, self.reference_for(m), self.state))[0]
 
     def retain(self, m, batch) -> torch.Tensor:
         return self.params.alpha * self.retain_raw(m, batch)
 
     def loss(self, m, batch):
-        f_loss, terms = self.obj.forget(ForgetInputs(m, batch["forget"], self.params, self.reference, self.state))
+        f_loss, terms = self.obj.forget(ForgetInputs(m, batch["forget"], self.params, self.reference_for(m),
+                                                     self.state))
         loss = self.params.gamma * f_loss
         out = {"forget": float(f_loss.detach()), **terms}
         if self.kind != "none":

@@ -29,9 +29,11 @@ from unlearnkit.config import BuildConfig, TrainRecipe
 from unlearnkit.data import fictitious
 from unlearnkit.data.prompts import prompt_format, resolve_prompt, set_prompt_format
 from unlearnkit.data.tofu import RETAIN_OF, QASource
+from unlearnkit.engine import distributed as dist
 from unlearnkit.engine.data import encode_records, make_loader, sft_loss
 from unlearnkit.engine.generate import generate_answers
 from unlearnkit.engine.train import train_loop
+from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import (
     atomic_dir,
     atomic_write_json,
@@ -89,6 +91,10 @@ def _cached(kind: str, key: dict, make: Callable[[Path], dict], force: bool, say
                 return final
             discard(final, "cached model", "its files do not match the digest recorded when it was built (damaged "
                     "or altered)")
+        if dist.world_size() > 1:
+            raise UnlearnkitError(f"the {kind} model is not built yet and a job of {dist.world_size()} processes does not "
+                                  "build models: build them once in one process (`unlearnkit models build`, same build "
+                                  "settings), then launch")
         t0 = time.perf_counter()
         with atomic_dir(final) as tmp:
             info = make(tmp)

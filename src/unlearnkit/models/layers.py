@@ -51,20 +51,54 @@ def _get(obj, path: str):
     return obj
 
 
+_ENGINES = ("DistributedDataParallel", "DeepSpeedEngine", "FullyShardedDataParallel", "DataParallel")
+
+
+def unwrap(model: torch.nn.Module) -> tuple[torch.nn.Module, str]:
+    """The plain transformers model inside wrappers — DDP / DeepSpeed engines (``.module``), PEFT
+    (``get_base_model()``), the adapters-off view (``.wrapped``) — and the name prefix of its tensors in
+    ``model`` (e.g. ``base_model.model.`` under PEFT)."""
+    prefix = ""
+    while True:
+        inner = model.__dict__.get("wrapped")  # models.adapters.AdaptersOff (not a submodule: no prefix)
+        if isinstance(inner, torch.nn.Module):
+            model = inner
+            continue
+        sub = model._modules.get("module")
+        if isinstance(sub, torch.nn.Module) and type(model).__name__ in _ENGINES:
+            model, prefix = sub, prefix + "module."
+            continue
+        if hasattr(model, "peft_config") and hasattr(model, "get_base_model"):
+            base = model.get_base_model()
+            name = next((n for n, m in model.named_modules() if m is base), None)
+            model, prefix = base, prefix + (name + "." if name else "")
+            continue
+        return model, prefix
+
+
 @dataclass(frozen=True)
 class LayerMap:
-    """The transformer layers of one model: ``prefix`` + ``<l>.`` names the tensors of layer l."""
+    """The transformer layers of one model: ``prefix`` + ``<l>.`` names the tensors of layer l.
 
-    path: str  # e.g. "model.layers"
+    ``outer`` is the name prefix a wrapper adds (``base_model.model.`` under PEFT, ``module.`` under
+    DDP): names with it are grouped like the plain model's; a LoRA factor belongs to the group of the
+    weight it adapts."""
+
+    path: str  # e.g. "model.layers", inside the unwrapped model
     n_layers: int
     families: str
     tied_embeddings: bool
+    outer: str = ""
 
     @property
     def prefix(self) -> str:
         return self.path + "."
 
+    def _plain(self, name: str) -> str:
+        return name[len(self.outer):] if self.outer and name.startswith(self.outer) else name
+
     def layer_of(self, name: str) -> int | None:
+        name = self._plain(name)
         if not name.startswith(self.prefix):
             return None
         head = name[len(self.prefix):].split(".", 1)[0]
@@ -72,6 +106,7 @@ class LayerMap:
 
     def group_of(self, name: str) -> str:
         """Group of a parameter/buffer name: ``embedding``, ``layer.<l>`` or ``head``."""
+        name = self._plain(name)
         layer = self.layer_of(name)
         if layer is not None:
             return f"layer.{layer}"
@@ -97,6 +132,7 @@ def locate_layers(model: torch.nn.Module) -> LayerMap:
     """Find the decoder layer stack of ``model``: the ``ModuleList`` of ``config.num_hidden_layers``
     blocks of one type (the known paths of :data:`LAYER_PATHS` first, then any such list — so a new
     family works without a code change)."""
+    model, outer = unwrap(model)
     want = getattr(getattr(model, "config", None), "num_hidden_layers", None)
     known = [(path, families, _get(model, path)) for path, families in LAYER_PATHS.items()]
     found = [(name, "discovered", mod) for name, mod in model.named_modules() if isinstance(mod, torch.nn.ModuleList)]
@@ -106,7 +142,7 @@ def locate_layers(model: torch.nn.Module) -> LayerMap:
             inp = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
             out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
             tied = inp is not None and out is not None and out.weight is inp.weight
-            return LayerMap(path=path, n_layers=len(layers), families=families, tied_embeddings=tied)
+            return LayerMap(path=path, n_layers=len(layers), families=families, tied_embeddings=tied, outer=outer)
     kind = getattr(getattr(model, "config", None), "model_type", type(model).__name__)
     raise UnlearnkitError(
         f"cannot locate the transformer layers of a {kind!r} model: no list of {want} identical blocks "
@@ -115,8 +151,8 @@ def locate_layers(model: torch.nn.Module) -> LayerMap:
 
 
 def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
-    """The model's list of transformer blocks (see :func:`locate_layers`)."""
-    return _get(model, locate_layers(model).path)
+    """The model's list of transformer blocks (see :func:`locate_layers`; wrappers are seen through)."""
+    return _get(unwrap(model)[0], locate_layers(model).path)
 
 
 def param_groups(model: torch.nn.Module, layer_map: LayerMap | None = None,

@@ -22,8 +22,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, Llama
 
 from unlearnkit.config import TinyLlamaConfig
 from unlearnkit.data.prompts import prompt_format, resolve_prompt, set_prompt_format, tokenizer_hash
+from unlearnkit.engine import distributed as dist
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import atomic_dir, atomic_write_json, file_hash, home, lock_path, locked, read_json_or_none
+from unlearnkit.models.adapters import Adapter, adapter_base, is_adapter_dir, is_peft, merged_tensors
 from unlearnkit.models.sources import ALIASES, gguf_digest, resolve_revision
 
 MODEL_META = "unlearnkit_model.json"  # written by save_model beside the weights
@@ -54,9 +56,17 @@ def build_tiny_llama(cfg: TinyLlamaConfig, tokenizer, seed: int) -> LlamaForCaus
 
 def save_model(model, tokenizer, path: Path) -> None:
     """``save_pretrained`` (safetensors) for the model and its tokenizer, plus the tokenizer's hash and
-    the prompt format the model is used with (restored by :func:`load_model`)."""
+    the prompt format the model is used with (restored by :func:`load_model`). In a job of several
+    processes the main process saves (every process holds the same weights)."""
+    dist.on_main(lambda: _save_model(model, tokenizer, Path(path)))
+
+
+def _save_model(model, tokenizer, path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path, safe_serialization=True)
+    if is_peft(model):  # mid-run under LoRA (e.g. an epoch checkpoint): the merged weights, as a plain model
+        model.get_base_model().save_pretrained(path, safe_serialization=True, state_dict=merged_tensors(model))
+    else:
+        model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     atomic_write_json(path / MODEL_META, {"tokenizer_hash": tokenizer_hash(tokenizer),
                                           "prompt": prompt_format(tokenizer).model_dump()})
@@ -115,6 +125,8 @@ def load_model(name_or_path: str | Path, device: str | torch.device | None = Non
     given, else the one saved with the model, else the default. Clear errors for a missing path,
     pickled weights, or a tokenizer that does not belong to the model."""
     name_or_path = resolve_source(str(name_or_path))
+    if is_adapter_dir(name_or_path):
+        return load_adapter_model(name_or_path, device, dtype, prompt)
     name, rev = split_revision(str(name_or_path))
     revision = revision or rev
     allow_pickle = pickle_allowed() if allow_pickle is None else allow_pickle
@@ -141,6 +153,52 @@ def load_model(name_or_path: str | Path, device: str | torch.device | None = Non
         model.to(device)
     model.eval()
     return model, tok
+
+
+def is_saved_model(path: str | Path) -> bool:
+    """A directory holding a saved model: full weights (``config.json``) or a LoRA adapter."""
+    p = Path(path).expanduser()
+    return (p / "config.json").is_file() or is_adapter_dir(p)
+
+
+def load_adapter_model(path: str | Path, device=None, dtype: torch.dtype | None = None, prompt=None):
+    """(model, tokenizer) of a saved LoRA θ_u: its base (checked against the recorded fingerprint) loaded in float32,
+    the adapter merged (θ_o + ΔW, :class:`unlearnkit.models.adapters.Adapter`), then cast to ``dtype``."""
+    path = Path(path).expanduser()
+    base, fingerprint = adapter_base(path)
+    if fingerprint is not None and model_id(base) != fingerprint:
+        raise UnlearnkitError(f"the base model of the adapter in {str(path)!r} ({base}) changed since the adapter was "
+                              "trained (fingerprint mismatch): restore that base, or retrain the adapter")
+    model, tok = load_model(base, prompt=prompt)
+    Adapter.load(path).merge_into(model)
+    if (path / "tokenizer_config.json").is_file():
+        tok = load_tokenizer(path)
+        check_tokenizer(model, tok, str(path))
+        meta = read_json_or_none(path / MODEL_META)
+        saved = meta.get("prompt") if isinstance(meta, dict) else None
+        set_prompt_format(tok, resolve_prompt(prompt) or (resolve_prompt(saved) if saved else None))
+    model.unlearnkit_source = str(path)
+    if dtype is not None and dtype != torch.float32:
+        model.to(dtype)
+    if device is not None:
+        model.to(device)
+    return model.eval(), tok
+
+
+def save_adapter_model(adapter: Adapter, tokenizer, path: Path, base: str, merged=None) -> None:
+    """A LoRA θ_u: the adapter (peft's files + its base and the base's fingerprint), the tokenizer and prompt format.
+    With ``merged`` (the merged model) the directory holds the full merged weights and the adapter moves to
+    ``adapter/`` (transformers would otherwise apply an adapter it finds beside full weights a second time).
+    The main process saves."""
+    def save() -> None:
+        adapter.save(path / "adapter" if merged is not None else path, base, model_id(base))
+        if merged is not None:
+            merged.save_pretrained(path, safe_serialization=True)
+        tokenizer.save_pretrained(path)
+        atomic_write_json(path / MODEL_META, {"tokenizer_hash": tokenizer_hash(tokenizer),
+                                              "prompt": prompt_format(tokenizer).model_dump(), "adapter": True})
+
+    dist.on_main(save)
 
 
 def check_tokenizer(model, tok, name: str) -> None:
@@ -215,7 +273,8 @@ def resolve_dtype(name: str) -> torch.dtype:
 
 
 def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The GPU when there is one (with several processes: this process's own, ``cuda:LOCAL_RANK``), else the CPU."""
+    return dist.device()
 
 
 # ---------------------------------------------------------------------------------------------

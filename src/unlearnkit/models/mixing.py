@@ -1,5 +1,9 @@
 """Model mixing θ(α) = (1−α)·θ_o + α·θ_u over every floating-point parameter and buffer.
 
+θ_u may be a saved LoRA adapter: then θ_u = θ_o + ΔW tensor by tensor (:mod:`unlearnkit.models.adapters`),
+so θ(α) = θ_o + α·ΔW up to the rounding of lerp — the same tensors, bit for bit, as mixing with the
+merged weights saved beside the adapter (``peft.save_merged``).
+
 The mix is written into ONE working model in place; θ_o and θ_u are read tensor by tensor
 (memory-mapped safetensors files, or state dicts already in memory), so no third full copy of
 the weights is materialised. ``torch.lerp`` is exact at the end points: α = 0 gives θ_o and
@@ -15,19 +19,24 @@ from typing import Mapping
 import torch
 
 from unlearnkit.errors import UnlearnkitError
+from unlearnkit.models.adapters import ADAPTER_WEIGHTS, Adapter, adapter_base, is_adapter_dir
 
 
 class _Tensors:
-    """Read-only access to a model's tensors: a state dict, or the safetensors files of a directory."""
+    """Read-only access to a model's tensors: a state dict, the safetensors files of a directory, or a saved LoRA
+    adapter (its base's tensors, each adapted weight as base + ΔW — the arithmetic of merging)."""
 
     def __init__(self, source: Path | str | Mapping[str, torch.Tensor], stack: ExitStack) -> None:
         if isinstance(source, Mapping):
             self._get = source.__getitem__
             self.keys = set(source.keys())
             return
+        if is_adapter_dir(source):
+            self._adapted(source, stack)
+            return
         from safetensors import safe_open
 
-        files = sorted(Path(source).glob("*.safetensors"))
+        files = sorted(f for f in Path(source).glob("*.safetensors") if f.name != ADAPTER_WEIGHTS)
         if not files:
             raise UnlearnkitError(f"{str(source)!r} holds no .safetensors weights to mix")
         handles = {}
@@ -37,6 +46,22 @@ class _Tensors:
                 handles[k] = h
         self.keys = set(handles)
         self._get = lambda k: handles[k].get_tensor(k)
+
+    def _adapted(self, source: Path | str, stack: ExitStack) -> None:
+        adapter = Adapter.load(Path(source).expanduser())
+        base = _Tensors(adapter_base(source)[0], stack)
+        targets = adapter.targets()
+        missing = sorted(set(targets) - base.keys)
+        if missing:
+            raise UnlearnkitError(f"the adapter in {str(source)!r} adapts {missing[0]!r}, which its base model does not "
+                                  "have: it was trained on another model")
+        self.keys = base.keys
+
+        def get(k: str) -> torch.Tensor:
+            w = base.get(k)
+            return w + adapter.delta(k, w).to(w.dtype) if k in targets else w
+
+        self._get = get
 
     def get(self, k: str) -> torch.Tensor:
         return self._get(k)

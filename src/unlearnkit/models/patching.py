@@ -15,11 +15,15 @@ from collections.abc import Iterable, Iterator
 import torch
 
 from unlearnkit.errors import UnlearnkitError
+from unlearnkit.models.adapters import is_peft, merged_tensors
 from unlearnkit.models.layers import LayerMap, locate_layers
 
 
 def _tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """Parameters (each tied tensor once) and persistent buffers, by name."""
+    """Parameters (each tied tensor once) and persistent buffers, by name (a LoRA-adapted model: its merged
+    tensors under the plain model's names — read-only, see :func:`unlearnkit.models.adapters.merged_tensors`)."""
+    if is_peft(model):
+        return merged_tensors(model)
     out = dict(model.named_parameters())
     persistent = set(model.state_dict())
     out.update({n: b for n, b in model.named_buffers() if n in persistent})
@@ -46,6 +50,9 @@ def check_same_architecture(a: torch.nn.Module, b: torch.nn.Module) -> None:
 def patched(original: torch.nn.Module, unlearned: torch.nn.Module, groups: Iterable[str],
             layer_map: LayerMap | None = None) -> Iterator[torch.nn.Module]:
     """``original`` with the tensors of ``groups`` copied from ``unlearned``; restored on exit."""
+    if is_peft(original):
+        raise UnlearnkitError("patching writes into θ_o, which here carries LoRA adapters: pass the plain θ_o (the "
+                              "adapted model can be θ_u)")
     check_same_architecture(original, unlearned)
     names = group_tensor_names(original, groups, layer_map)
     to, tu = _tensors(original), _tensors(unlearned)

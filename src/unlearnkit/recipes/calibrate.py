@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from unlearnkit.analysis.calibration import CalibrationConfig, calibrate_model
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import content_hash
-from unlearnkit.models.lm import load_model, pick_device, resolve_dtype
+from unlearnkit.models.lm import is_saved_model, load_model, pick_device, resolve_dtype
 from unlearnkit.recipes.lm import RunConfig, prepare_benchmark
 from unlearnkit.results.eval import load_eval, write_eval
 from unlearnkit.results.layout import entry_name
@@ -81,7 +81,7 @@ def _calibrate_entry(parent: Run, child: Run, entry: str, cfg: CalibrationConfig
             say(f"{entry}: calibrated earlier (α = {child.record(entry).value('alpha'):.4f})")
             return info
         model_dir = parent.layout.model(entry)
-        if not (model_dir / "config.json").is_file():
+        if not is_saved_model(model_dir):
             raise UnlearnkitError(f"run entry {entry} has no saved θ_u (save_models=false): rerun with save_models=true")
         c = calibrate_model(model, tok, bench.task, bench.prepared, bench.options, parent.inputs()["original"],
                             model_dir, cfg, run_cfg.eval, target, refs["retrain"])

@@ -18,6 +18,7 @@ import torch
 
 from unlearnkit.config import BuildConfig, validate
 from unlearnkit.data.tofu import HUB_NAME, RETAIN_OF, QASource, check_split_name
+from unlearnkit.engine import distributed as dist
 from unlearnkit.engine.evaluate import ENGINE_VERSION, EvalConfig, EvalResult
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import content_hash
@@ -49,12 +50,12 @@ def _tofu_inputs(model: str, benchmark: str, data: str | None, reference: str | 
 
         bc = BuildConfig(forget_splits=[cfg.forget])
         if reference is None and not no_reference:
-            ms = build_models(bc, say=say)
+            ms = dist.main_first(lambda: build_models(bc, say=say if dist.is_main() else lambda s: None))
             data, reference = str(ms.data_dir), str(ms.reference_for(cfg.forget))
         else:
             from unlearnkit.data import fictitious
 
-            data = str(fictitious.build(bc.data))
+            data = str(dist.main_first(lambda: fictitious.build(bc.data)))
     if not no_reference and reference is None:
         raise UnlearnkitError(
             f"forget quality and PrivLeak need the reference model retrained without {cfg.forget} "

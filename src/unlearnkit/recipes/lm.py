@@ -16,6 +16,7 @@ k requests one after another (:mod:`unlearnkit.analysis.continual`); each stage 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,12 +29,15 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from unlearnkit.analysis.calibration import CalibrationConfig
 from unlearnkit.config import BuildConfig, Seed, StrictModel, validate
 from unlearnkit.data.prompts import PromptFormat, resolve_prompt
+from unlearnkit.engine import distributed as dist
 from unlearnkit.engine.evaluate import ENGINE_VERSION, EvalConfig, EvalResult
+from unlearnkit.engine.executor import ExecutorConfig, run_entries
+from unlearnkit.engine.executor import check as check_executor
 from unlearnkit.errors import NonFiniteLossError, UnlearnkitError
 from unlearnkit.io import content_hash, read_json_or_none, to_home_relative
 from unlearnkit.methods.llm.posthoc import PostHocContext, is_post_hoc
 from unlearnkit.methods.unlearn import make_params, resolve, unlearn
-from unlearnkit.models.lm import load_model, model_fingerprint, model_id, pick_device, resolve_dtype
+from unlearnkit.models.lm import is_saved_model, load_model, model_fingerprint, model_id, pick_device, resolve_dtype
 from unlearnkit.results.eval import load_eval, save_model_entry, write_eval
 from unlearnkit.results.layout import check_run_name, entry_name
 from unlearnkit.results.provenance import provenance
@@ -80,6 +84,8 @@ class RunConfig(StrictModel):
     eval_other_forget: bool = Field(False, description="allow eval.forget to differ from forget (evaluate on a "
                                     "split other than the one unlearned)")
     name: str | None = Field(None, description="run directory name (default: a hash of this config)")
+    executor: ExecutorConfig = Field(ExecutorConfig(), description="how the (method, seed) entries run: local (one "
+                                     "after another) or ray (one task each); results are the same")
     save_models: bool = True
     calibrate: bool = Field(False, description="after the run, calibrate every method by model mixing")
     calibration: CalibrationConfig = CalibrationConfig()
@@ -195,7 +201,7 @@ class RunConfig(StrictModel):
 
 
 def run_name(cfg: RunConfig) -> str:
-    exclude = {"name", "calibrate", "calibration", "report", "tracker"}  # how to run or show it, not what it is
+    exclude = {"name", "calibrate", "calibration", "report", "tracker", "executor"}  # how to run or show it, not what
     exclude |= {"continual"} if cfg.continual == 1 else set()  # k = 1: the normal run
     prefix = "lm" if cfg.task == "tofu" else cfg.task
     return cfg.name or f"{prefix}-{cfg.forget}-{content_hash(cfg.model_dump(exclude=exclude))}"
@@ -217,6 +223,7 @@ def run_benchmark(cfg: RunConfig, say: Say = print, retry_failed: bool = False,
                   on_metrics: Callable[[str, int, dict], None] | None = None) -> LMRun:
     """Run (or resume) the language-model benchmark. ``on_metrics(entry, step, values)`` receives every probe of
     evaluation during training (``eval_every``), e.g. for a tracker."""
+    check_executor(cfg.executor)
     methods = validate_methods(cfg)
     check_tracker(cfg.tracker)
     bench = prepare_benchmark(cfg, say)
@@ -225,12 +232,15 @@ def run_benchmark(cfg: RunConfig, say: Say = print, retry_failed: bool = False,
     say(f"run directory: {run.layout.root}")
     refs = evaluate_references(run, bench, cfg, say)
     hook = after_entry or _kill_hook()
-    for method, (spec, params) in methods.items():
-        for seed in cfg.seeds:
-            computed = run_method_entry(run, bench, refs, cfg, method, spec,
-                                        params.model_copy(update={"seed": seed}), retry_failed, say)
-            if computed and hook is not None:
-                hook(entry_name(method, seed))
+    entries = [(method, spec, params.model_copy(update={"seed": seed}))
+               for method, (spec, params) in methods.items() for seed in cfg.seeds]
+
+    def finished(i: int, computed: bool) -> None:
+        if computed and hook is not None:
+            hook(entry_name(entries[i][0], entries[i][2].seed))
+
+    run_entries([functools.partial(run_method_entry, run, bench, refs, cfg, method, spec, params, retry_failed, say)
+                 for method, spec, params in entries], cfg.executor, finished)  # one after another, or Ray tasks
     out = write_run_table(run, cfg, methods, refs)
     if cfg.eval_every is not None:
         write_eval_curves(run)
@@ -323,7 +333,7 @@ def prepare_benchmark(cfg: RunConfig, say: Say) -> LMBench:
     """The task's data and models (the embedded twin, built or reused, or the given published paths)."""
     task, options = get_task(cfg.task), task_options(cfg)
     req = TaskRequest(cfg.benchmark, cfg.build, cfg.data, cfg.original, cfg.reference, cfg.forget, options)
-    prepared = task.prepare(req, say)
+    prepared = dist.main_first(lambda: task.prepare(req, say if dist.is_main() else lambda s: None))  # builds once
     fps = {"original": model_id(prepared.original), "reference": model_id(prepared.reference),
            "data": prepared.fingerprint}
     return LMBench(task, options, prepared, pick_device(), resolve_dtype(cfg.dtype), cfg.prompt, fps)
@@ -450,7 +460,9 @@ def compute_method_entry(run: Run, bench: LMBench, refs: dict[str, EvalResult], 
             say(f"{info.name}: STOPPED — {e}. Log kept in {run.layout.log(info.name)}; continuing with the other "
                 "methods")
             return
-        fp = save_model_entry(run, info.name, model, tok, cfg.save_models)
+        adapter = log.pop("adapter", None)
+        fp = save_model_entry(run, info.name, model, tok, cfg.save_models, adapter=adapter, base=bench.original,
+                              merged=bool(params.peft and params.peft.save_merged) if adapter is not None else False)
         run.write_log(info.name, {"method": spec.name, "params": params.model_dump(), "hash": info.hash,
                                   "model_fingerprint": fp, **log})
         say(f"{info.name}: unlearned in {log['wall_time']:.1f}s ({len(log.get('steps', []))} steps)")
@@ -474,7 +486,7 @@ def compute_method_entry(run: Run, bench: LMBench, refs: dict[str, EvalResult], 
 def _reused_model(run: Run, bench: LMBench, info: EntryInfo, say: Say):
     """A θ_u saved earlier for exactly this entry hash (and intact), or (None, None, None)."""
     d, log = run.layout.model(info.name), read_json_or_none(run.layout.log(info.name))
-    if not ((d / "config.json").is_file() and isinstance(log, dict) and log.get("hash") == info.hash):
+    if not (is_saved_model(d) and isinstance(log, dict) and log.get("hash") == info.hash):
         return None, None, None
     if log.get("model_fingerprint") not in (None, model_fingerprint(d)):
         say(f"{info.name}: the saved θ_u was altered since it was made (fingerprint mismatch); recomputing it")
@@ -496,9 +508,9 @@ def _make_model(run: Run, bench: LMBench, refs, cfg: RunConfig, info: EntryInfo,
     else:
         say(f"{info.name}: unlearning with {spec.name} ({params.retain or spec.fn.default_retain} retain term)")
         ev = training_evaluator(run, bench, cfg, info.name, tok, tracker)
-        log = unlearn(model, tok, spec, params, bench.forget_records, bench.retain_records, bench.refusals,
-                      desc=info.name, on_step=ev.on_step if ev else None,
-                      on_epoch=ev.on_epoch if ev else None).to_dict()
+        tlog = unlearn(model, tok, spec, params, bench.forget_records, bench.retain_records, bench.refusals,
+                       desc=info.name, on_step=ev.on_step if ev else None, on_epoch=ev.on_epoch if ev else None)
+        log = {**tlog.to_dict(), "adapter": tlog.adapter}
         if ev is not None:
             log["eval_curve"] = ev.finish(model)
             if ev.best is not None:

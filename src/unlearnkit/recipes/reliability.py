@@ -11,10 +11,13 @@ intervention setting re-measures every model while the pool checkpoints are reus
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from unlearnkit.analysis.reliability import ReliabilityConfig, correlations, measure_conditions, reliability_table
 from unlearnkit.data.tofu import RETAIN_OF, QASource
+from unlearnkit.engine.executor import check as check_executor
+from unlearnkit.engine.executor import run_entries
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import content_hash
 from unlearnkit.methods.unlearn import make_params, resolve, unlearn
@@ -35,7 +38,8 @@ def run_reliability(cfg: ReliabilityConfig, say: Say = print):
         raise UnlearnkitError(f"the pool would hold {n_pool} models; Pearson correlation needs at least 3 "
                               "(add methods, strengths or epochs)")
     methods = {m: resolve(m) for m in cfg.methods}
-    run = Run.open("reliability", cfg.name or f"reliability-{content_hash(cfg.model_dump(exclude={'name'}))}",
+    check_executor(cfg.executor)
+    run = Run.open("reliability", cfg.name or f"reliability-{content_hash(cfg.model_dump(exclude={'name', 'executor'}))}",
                    cfg.model_dump())
     say(f"reliability directory: {run.layout.root}")
     ms = build_models(cfg.build.model_copy(update={"forget_splits": sorted({*cfg.build.forget_splits, cfg.forget})}),
@@ -43,7 +47,9 @@ def run_reliability(cfg: ReliabilityConfig, say: Say = print):
     src = QASource(ms.data_dir)
     pool = build_pool(run, cfg, methods, ms, src, say)
     sets = {"forget": src.split(f"{cfg.forget}_perturbed"), "retain": src.split("retain_perturbed")}
-    values = {name: measure_model(run, cfg, name, path, sets, src.split(cfg.forget), say) for name, path in pool}
+    measured = run_entries([functools.partial(measure_model, run, cfg, name, path, sets, src.split(cfg.forget), say)
+                            for name, path in pool], cfg.executor)
+    values = {name: v for (name, _), v in zip(pool, measured)}
     names = [n for n, _ in pool]
     pcc, scatter = correlations(values, names, cfg.metrics, cfg.interventions)
     table = reliability_table(pcc, cfg.metrics, cfg.interventions)
@@ -61,30 +67,38 @@ def run_reliability(cfg: ReliabilityConfig, say: Say = print):
 
 
 def build_pool(run: Run, cfg: ReliabilityConfig, methods: dict, ms, src: QASource, say: Say) -> list[tuple[str, str]]:
-    """θ_o (optionally) and a checkpoint after every epoch of every (method, strength)."""
+    """θ_o (optionally) and a checkpoint after every epoch of every (method, strength); the (method, strength)
+    trainings are independent entries (``executor``: one after another, or Ray tasks)."""
     pool: list[tuple[str, str]] = [("original", str(ms.original))] if cfg.include_original else []
-    forget_train, retain_train = src.split(cfg.forget), src.split(RETAIN_OF[cfg.forget])
-    for m, (spec, retain_kind) in methods.items():
-        for lr in cfg.strengths:
-            names = [f"{m}-lr{lr:g}-ep{e + 1}" for e in range(cfg.epochs)]
-            paths = [run.layout.model(n) for n in names]
-            key = content_hash({"original": model_fingerprint(ms.original), "method": m, "lr": lr,
-                                "epochs": cfg.epochs, "batch_size": cfg.batch_size, "seed": cfg.seed})
-            log = run.read_log(f"pool-{m}-lr{lr:g}")
-            if not (log and log.get("hash") == key and all((p / "config.json").is_file() for p in paths)):
-                model, tok = load_model(ms.original)
-                params = make_params(spec, {"lr": lr, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
-                                            "seed": cfg.seed}, retain_kind)
-
-                def keep(epoch: int, mdl, _paths=paths, _tok=tok) -> None:
-                    save_model(mdl, _tok, _paths[epoch])
-
-                unlearn(model, tok, spec, params, forget_train, retain_train, src.refusals, desc=f"{m} lr={lr:g}",
-                        on_epoch=keep)
-                run.write_log(f"pool-{m}-lr{lr:g}", {"hash": key, "checkpoints": names})
-                say(f"pool: {m} lr={lr:g} → {cfg.epochs} checkpoints")
-            pool += [(n, str(p)) for n, p in zip(names, paths)]
+    jobs = [(m, spec, retain_kind, lr) for m, (spec, retain_kind) in methods.items() for lr in cfg.strengths]
+    tasks = [functools.partial(_pool_member, run, cfg, ms, src, m, spec, kind, lr, say) for m, spec, kind, lr in jobs]
+    for members in run_entries(tasks, cfg.executor):
+        pool += members
     return pool
+
+
+def _pool_member(run: Run, cfg: ReliabilityConfig, ms, src: QASource, m: str, spec, retain_kind, lr: float,
+                 say: Say) -> list[tuple[str, str]]:
+    """The checkpoints of one (method, strength), trained now unless saved with the same hash."""
+    names = [f"{m}-lr{lr:g}-ep{e + 1}" for e in range(cfg.epochs)]
+    paths = [run.layout.model(n) for n in names]
+    key = content_hash({"original": model_fingerprint(ms.original), "method": m, "lr": lr,
+                        "epochs": cfg.epochs, "batch_size": cfg.batch_size, "seed": cfg.seed})
+    log = run.read_log(f"pool-{m}-lr{lr:g}")
+    if not (log and log.get("hash") == key and all((p / "config.json").is_file() for p in paths)):
+        model, tok = load_model(ms.original)
+        params = make_params(spec, {"lr": lr, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
+                                    "seed": cfg.seed}, retain_kind)
+
+        def keep(epoch: int, mdl) -> None:
+            save_model(mdl, tok, paths[epoch])
+
+        forget_train, retain_train = src.split(cfg.forget), src.split(RETAIN_OF[cfg.forget])
+        unlearn(model, tok, spec, params, forget_train, retain_train, src.refusals, desc=f"{m} lr={lr:g}",
+                on_epoch=keep)
+        run.write_log(f"pool-{m}-lr{lr:g}", {"hash": key, "checkpoints": names})
+        say(f"pool: {m} lr={lr:g} → {cfg.epochs} checkpoints")
+    return [(n, str(p)) for n, p in zip(names, paths)]
 
 
 def measure_model(run: Run, cfg: ReliabilityConfig, name: str, path: str, sets: dict, forget_train: list[dict],

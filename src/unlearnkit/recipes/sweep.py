@@ -19,6 +19,7 @@ from pydantic import Field, field_validator
 from unlearnkit.analysis.calibration import CalibrationConfig
 from unlearnkit.config import BuildConfig, Seed, StrictModel
 from unlearnkit.engine.evaluate import EvalConfig
+from unlearnkit.engine.executor import ExecutorConfig
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import content_hash
 from unlearnkit.recipes.calibrate import calibrate_run
@@ -42,6 +43,7 @@ class SweepConfig(StrictModel):
     eval: EvalConfig = EvalConfig()
     calibration: CalibrationConfig = CalibrationConfig()
     name: str | None = Field(None, description="run name (default: a hash of this config)")
+    executor: ExecutorConfig = Field(ExecutorConfig(), description="how the variants run: local or ray")
 
     @field_validator("name")
     @classmethod
@@ -85,9 +87,10 @@ class Sweep:
 def run_sweep(cfg: SweepConfig, say: Callable[[str], None] = print) -> Sweep:
     """Every variant as an entry of one resumable run, all calibrated, then the best variant per knob."""
     var = variants(cfg)
-    name = cfg.name or f"sweep-{cfg.method}-{content_hash(cfg.model_dump(exclude={'name'}))}"
+    name = cfg.name or f"sweep-{cfg.method}-{content_hash(cfg.model_dump(exclude={'name', 'executor'}))}"
     run_cfg = RunConfig(build=cfg.build, forget=cfg.forget, methods=list(var), defaults=cfg.base,
-                        method_params={k: v for k, v in var.items() if v}, seeds=[cfg.seed], eval=cfg.eval, name=name)
+                        method_params={k: v for k, v in var.items() if v}, seeds=[cfg.seed], eval=cfg.eval, name=name,
+                        executor=cfg.executor)
     out = run_benchmark(run_cfg, say=say)
     cal = calibrate_run(out.run, cfg.calibration, say=say)
     cols = [("ES-exact retain ↑", "retain.es_exact"), ("ES-exact unlearn ↓", "forget.es_exact"),

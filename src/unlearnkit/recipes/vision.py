@@ -17,6 +17,7 @@ Configuration layers (later wins): the dataset's preset (:data:`PRESETS`, mirror
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from unlearnkit.config import Seed, StrictModel, deep_merge, load_yaml, parse_ov
 from unlearnkit.data.fashion_mnist import FashionMNISTConfig
 from unlearnkit.data.images import ImageSet, SyntheticConfig, synthetic
 from unlearnkit.data.scenarios import SCENARIOS, TITLES, Scenario, ScenarioConfig, build_scenario, resolve_choice
+from unlearnkit.engine.executor import ExecutorConfig, run_entries
+from unlearnkit.engine.executor import check as check_executor
 from unlearnkit.engine.vision import ClassifierRecipe, TensorLoader, device, scenario_metrics, train_classifier
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import atomic_dir, atomic_file, atomic_write_json, content_hash, file_hash, home, read_json_or_none
@@ -82,6 +85,7 @@ class VisionRunConfig(StrictModel):
     report: bool = Field(False, description="write the run's self-contained HTML report (report.html) at the end")
     tracker: Literal["tensorboard", "wandb", "mlflow"] | None = Field(
         None, description="log every training step of each method to this experiment tracker, under <run>/trackers/")
+    executor: ExecutorConfig = Field(ExecutorConfig(), description="how the (scenario, seed) entries run: local or ray")
 
 
 # Dataset presets. The synthetic one is sized for a 2-core CPU (the whole default run in a few
@@ -183,6 +187,7 @@ def method_params(cfg: VisionRunConfig, spec: MethodSpec) -> StrictModel:
 
 def run_vision(cfg: VisionRunConfig, say: Say = print, fresh: bool = False) -> Run:
     """Run every (scenario, seed, method) not yet finished; print the tables; return the run."""
+    check_executor(cfg.executor)
     threads = torch.get_num_threads()
     if cfg.cpu_threads and device().type == "cpu":
         torch.set_num_threads(cfg.cpu_threads)
@@ -195,11 +200,12 @@ def run_vision(cfg: VisionRunConfig, say: Say = print, fresh: bool = False) -> R
             f"{len(ds.class_names)} classes in {len(ds.superclass_names)} superclasses), model {cfg.model.arch}, "
             f"device {device()}")
         setting = VisionSetting(cfg, ds, data_key, resolve_choice(ds, cfg.scenario), run)
+        tasks = []
         for name in cfg.scenarios:
             sc = build_scenario(ds, name, cfg.scenario)
-            say(f"\n[{name}] {sc.description}; sizes {sc.sizes()}")
-            for seed in cfg.seeds:
-                run_scenario_seed(setting, sc, seed, say, fresh)
+            tasks += [functools.partial(_scenario_seed, setting, sc, seed, say, fresh, i == 0)
+                      for i, seed in enumerate(cfg.seeds)]
+        run_entries(tasks, cfg.executor)  # one after another, or one Ray task per (scenario, seed)
         text = write_tables(setting)
         say("")
         say(text)
@@ -208,6 +214,12 @@ def run_vision(cfg: VisionRunConfig, say: Say = print, fresh: bool = False) -> R
         return run
     finally:
         torch.set_num_threads(threads)
+
+
+def _scenario_seed(st: VisionSetting, sc: Scenario, seed: int, say: Say, fresh: bool, first: bool) -> None:
+    if first:
+        say(f"\n[{sc.name}] {sc.description}; sizes {sc.sizes()}")
+    run_scenario_seed(st, sc, seed, say, fresh)
 
 
 def run_name(cfg: VisionRunConfig, data_key: dict) -> str:

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+from unlearnkit.engine import distributed as dist
 from unlearnkit.engine.evaluate import EvalResult, state_fingerprint
 from unlearnkit.io import atomic_dir, atomic_write_text
-from unlearnkit.models.lm import model_fingerprint, save_model
+from unlearnkit.models.lm import model_fingerprint, save_adapter_model, save_model
 from unlearnkit.results.store import EntryInfo, EntryRecord, Metric, Run
 from unlearnkit.results.tables import SECONDS
 
@@ -33,12 +34,21 @@ def load_eval(run: Run, entry: str) -> EvalResult:
                                  "notes": rec.extra.get("notes", {})}, run.per_sample_rows(entry))
 
 
-def save_model_entry(run: Run, entry: str, model, tokenizer, save: bool = True) -> str:
+def save_model_entry(run: Run, entry: str, model, tokenizer, save: bool = True, adapter=None, base: str | None = None,
+                     merged: bool = False) -> str:
     """θ_u into ``models/<entry>/`` (atomically; returns its fingerprint), or with ``save=False`` only its
-    content hash into ``models/<entry>.sha256``."""
+    content hash into ``models/<entry>.sha256``. A LoRA θ_u (``adapter``, trained on ``base``) is saved as its
+    adapter, plus the merged weights with ``merged``. The main process writes (several processes: same weights)."""
+    return dist.on_main(lambda: _save_model_entry(run, entry, model, tokenizer, save, adapter, base, merged))
+
+
+def _save_model_entry(run: Run, entry: str, model, tokenizer, save: bool, adapter, base, merged: bool) -> str:
     if save:
         with atomic_dir(run.layout.model(entry)) as tmp:
-            save_model(model, tokenizer, tmp)
+            if adapter is not None:
+                save_adapter_model(adapter, tokenizer, tmp, base, merged=model if merged else None)
+            else:
+                save_model(model, tokenizer, tmp)
         return model_fingerprint(run.layout.model(entry))
     digest = state_fingerprint(model)
     atomic_write_text(run.layout.model_digest(entry), digest + "\n")

@@ -1,4 +1,5 @@
-"""Figures and CSV files written next to their data (matplotlib, Agg backend; every file atomic)."""
+"""Figures and CSV files written next to their data (matplotlib, Agg backend; every file atomic; in a job of several
+processes the main process writes them)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
+from unlearnkit.engine import distributed as dist
 from unlearnkit.io import atomic_file, atomic_write_text
 
 
@@ -22,9 +24,13 @@ def pyplot():
 def save_figure(fig, path: Path | str, dpi: int = 120) -> Path:
     """``fig.savefig`` to a temporary file beside ``path``, then moved into place."""
     path = Path(path)
-    try:
+
+    def save() -> None:
         with atomic_file(path) as tmp:
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
+
+    try:
+        dist.on_main(save)
     finally:
         pyplot().close(fig)
     return path
@@ -40,7 +46,7 @@ def write_csv(path: Path | str, rows: Sequence[dict]) -> Path:
     w.writeheader()
     for r in rows:
         w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    atomic_write_text(path, buf.getvalue())
+    dist.on_main(lambda: atomic_write_text(path, buf.getvalue()))
     return Path(path)
 
 

@@ -51,6 +51,13 @@ def hardware() -> dict[str, Any]:
     return hw
 
 
+def distributed() -> dict[str, Any]:
+    """How many processes produced the result (torchrun / accelerate launch) and how training was shared."""
+    from unlearnkit.engine.distributed import describe
+
+    return describe()
+
+
 def provenance(config: Any = None, seed: int | None = None, **extra: Any) -> dict[str, Any]:
     return {
         "unlearnkit_version": __version__,
@@ -60,5 +67,6 @@ def provenance(config: Any = None, seed: int | None = None, **extra: Any) -> dic
         "config": config,
         "libraries": library_versions(),
         "hardware": hardware(),
+        "distributed": distributed(),
         **extra,
     }

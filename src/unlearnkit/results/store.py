@@ -11,11 +11,16 @@ mixes results of different configurations.
 
 Writing an entry: per-sample values first, then ``results.json`` (atomically, last — its presence
 means "done"), then the index row. A crash at any point leaves either the old entry or the new one.
+
+In a job of several processes (torchrun, accelerate launch) only the main process writes: every
+writing method is :func:`main_process_writes` — all processes arrive, the main one writes, all get
+its return value — so every process reads the same files at the same point of the recipe.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -24,6 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from unlearnkit.engine import distributed as dist
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import (
     atomic_file,
@@ -42,6 +48,17 @@ from unlearnkit.results.index import MetricRow, RunIndex
 from unlearnkit.results.layout import RunLayout, check_run_name, runs_root
 
 Status = Literal["done", "failed", "changed", "missing"]
+
+
+def main_process_writes(fn):
+    """Every write of the results layer: in a job of several processes the main process writes (after all
+    arrived) and the others receive its return value (:func:`unlearnkit.engine.distributed.on_main`)."""
+
+    @functools.wraps(fn)
+    def write(*args, **kwargs):
+        return dist.on_main(lambda: fn(*args, **kwargs))
+
+    return write
 
 
 @dataclass(frozen=True)
@@ -139,6 +156,7 @@ class Run:
         run._register(config, None)
         return run
 
+    @main_process_writes
     def _register(self, config: dict | None, inputs: dict | None) -> None:
         if not self.layout.run_file.is_file():
             write_run_file(self.layout.root, self.name, self.kind, self.parent)
@@ -220,6 +238,7 @@ class Run:
         keys = sorted(_diff_keys(old, new))
         return ", ".join(keys[:6]) + (" …" if len(keys) > 6 else "") if keys else "hash differs"
 
+    @main_process_writes
     def write_log(self, entry: str, log: dict) -> Path:
         path = self.layout.log(entry)
         atomic_write_json(path, _jsonable(log))
@@ -234,6 +253,7 @@ class Run:
         with locked(lock_path("runs", f"{content_hash(str(self.layout.root))}-{entry}")):
             yield
 
+    @main_process_writes
     def write(self, entry: EntryInfo, aggregates: Mapping[str, Any], *, per_sample_rows: list[dict] | None = None,
               per_sample_arrays: Mapping[str, np.ndarray] | None = None, provenance: dict | None = None,
               extra: dict | None = None) -> EntryRecord:
@@ -256,6 +276,7 @@ class Run:
         self._index(entry, "done", None, per_sample, provenance, metrics)
         return rec
 
+    @main_process_writes
     def add_metrics(self, entry: str, metrics: Mapping[str, Any], extra: dict | None = None,
                     files: Mapping[str, list[dict]] | None = None) -> EntryRecord:
         """Add metrics computed later (e.g. judge scores) to a finished entry: its files first (JSON lines
@@ -277,6 +298,7 @@ class Run:
                     {k: Metric.of(v) for k, v in merged.items()})
         return rec
 
+    @main_process_writes
     def write_failed(self, entry: EntryInfo, error: str) -> None:
         atomic_write_json(self.layout.failed_file(entry.name), {"error": error, "hash": entry.hash,
                                                                "entry": asdict(entry)})
@@ -304,16 +326,19 @@ class Run:
     # ----------------------------------------------------------------------------------------
     # run-level files
 
+    @main_process_writes
     def write_json(self, name: str, obj: Any) -> Path:
         path = self.layout.file(name)
         atomic_write_json(path, _jsonable(obj))
         return path
 
+    @main_process_writes
     def write_text(self, name: str, text: str) -> Path:
         path = self.layout.file(name)
         atomic_write_text(path, text)
         return path
 
+    @main_process_writes
     def write_summary(self, tables: list[dict], text: str, **extra: Any) -> None:
         """The run's tables as data (row → entries, column → metric; :mod:`unlearnkit.results.tables`
         renders them) and as text (``table.md``)."""
@@ -332,6 +357,7 @@ class Run:
             return [Run(RunLayout(r.directory), r.kind, r.name, r.parent) for r in ix.runs() if r.parent == self.name]
 
 
+@main_process_writes
 def write_run_file(directory: Path, name: str, kind: str, parent: str | None = None) -> None:
     """``run.json``: what makes a directory an unlearnkit run of ``kind`` (and indexable)."""
     ensure_dir(directory)
@@ -345,6 +371,7 @@ def output_name(directory: Path) -> str:
     return f"{check_run_name(d.name, 'output directory name')}@{content_hash(str(d), 8)}"
 
 
+@main_process_writes
 def prepare_output_dir(d: Path, kind: str, force: bool = False) -> None:
     """Refuse to write into a non-empty directory that is not an unlearnkit output of ``kind``."""
     if d.exists() and not d.is_dir():
@@ -368,6 +395,7 @@ def prepare_output_dir(d: Path, kind: str, force: bool = False) -> None:
 # rebuilding the index from the files
 
 
+@main_process_writes
 def reindex_run(root: Path, parent: str | None = None) -> int:
     """(Re)index one run directory and its nested runs from their files; returns the entry count."""
     meta = read_json_or_none(root / "run.json")
@@ -399,6 +427,7 @@ def reindex_run(root: Path, parent: str | None = None) -> int:
     return n
 
 
+@main_process_writes
 def reindex() -> int:
     """Rebuild the index from every run directory under the home; returns the number of runs."""
     root = runs_root()

@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_serializer
 
 from unlearnkit.config import BatchSize, Epochs, LearningRate, Seed, StrictModel
 from unlearnkit.data.prompts import IGNORE
+from unlearnkit.models.adapters import LoraSpec
 
 RetainKind = Literal["none", "nll", "kl"]  # the retain terms every method accepts
 
@@ -52,6 +53,21 @@ class LMParams(StrictModel):
     loss_selection: float = Field(1.0, gt=0, le=1, description="q: fraction of lowest-CE answer tokens the forget term uses")
     max_steps: int | None = Field(None, ge=1, le=10**9, description="early stopping: stop after this many optimiser steps")
     seed: Seed = 0
+    peft: LoraSpec | None = Field(None, description="train LoRA adapters instead of every weight (rank r, alpha, "
+                                  "dropout, target_modules or all-linear; save_merged); see docs/scale.md")
+    gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass (less memory, "
+                                         "about a third more compute)")
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_scale_knobs(self, handler):
+        """``peft`` and ``gradient_checkpointing`` appear in dumps (and so in entry hashes) only when set: results
+        made before they existed keep their hashes."""
+        out = handler(self)
+        if isinstance(out, dict):
+            for k, default in (("peft", None), ("gradient_checkpointing", False)):
+                if out.get(k, default) == default:
+                    out.pop(k, None)
+        return out
 
 
 @dataclass
