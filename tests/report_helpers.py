@@ -6,6 +6,7 @@ from __future__ import annotations
 from unlearnkit.results.provenance import provenance
 from unlearnkit.results.store import EntryInfo, Metric, Run
 from unlearnkit.results.tables import SECONDS, column, failed_row, lm_columns, render_tables, row, table_spec
+from unlearnkit.tasks import get_task
 
 # entry → (MU, forget ES-exact, retain ES-exact)
 LM_VALUES = {"original": (0.90, 1.00, 1.00), "retrain": (0.92, 0.17, 0.98),
@@ -39,7 +40,7 @@ def lm_run(name: str = "lm-synthetic", calibrated: bool = True, shift: float = 0
     run.write_log("ga__s0", {"steps": [{"step": 1, "loss": 1.0}]})
     base = [row("Original", ["original"], [SECONDS]), row("Retrain", ["retrain"], [SECONDS])]
     extra = [column("Nat ↑", "judge.naturalness"), column("Sim proxy ↑", "proxy.similarity")] if judged else []
-    spec = table_spec(lm_columns(extra=extra), base + [row("ga", ["ga__s0", "ga__s1"]), row("gd", ["gd__s0"]),
+    spec = table_spec(lm_columns(get_task("tofu").columns, extra=extra), base + [row("ga", ["ga__s0", "ga__s1"]), row("gd", ["gd__s0"]),
                                                       failed_row("kl", "loss became nan at step 3")])
     run.write_summary([spec], render_tables([spec], values), provenance=provenance(cfg))
     if calibrated:
@@ -59,7 +60,7 @@ def _calibration(run: Run, base: list[dict]) -> Run:
                          "forget_es_exact": [1.0, 0.5, 0.1], "chosen_alpha": a, "target": 0.9}
         values[e] = child.write(EntryInfo(name=e, hash=f"c-{e}", method=e.split("__")[0]), agg,
                                 per_sample_rows=[{"index": 0}]).aggregates
-    spec = table_spec(lm_columns(seconds=False, extra=[column("α", "alpha")]),
+    spec = table_spec(lm_columns(get_task("tofu").columns, seconds=False, extra=[column("α", "alpha")]),
                       base + [row("ga", ["ga__s0", "ga__s1"]), row("gd", ["gd__s0"])])
     child.write_summary([spec], render_tables([spec], values))
     child.write_json("curves.json", curves)

@@ -159,11 +159,12 @@ def test_every_model_of_a_comparison_is_evaluated_in_one_dtype(tiny_models, monk
     """dtype=bfloat16 forced on the CPU: Original, Retrain, each θ_u, CRU's inputs — all evaluated in bf16."""
     import unlearnkit.methods.llm.cru as cru
     import unlearnkit.recipes.lm as L
+    import unlearnkit.tasks.tofu as tofu
 
     from .test_run import tiny_run
 
     seen = []
-    for mod in (L, cru):
+    for mod in (tofu, cru):
         real = mod.evaluate
         monkeypatch.setattr(mod, "evaluate", lambda m, *a, _r=real, **k: seen.append(next(m.parameters()).dtype)
                             or _r(m, *a, **k))

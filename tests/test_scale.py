@@ -210,6 +210,8 @@ def test_calibration_on_the_adapter_equals_calibration_on_the_merged_weights(tin
     from unlearnkit.analysis.calibration import CalibrationConfig, calibrate_model
     from unlearnkit.engine.evaluate import EvalConfig, evaluate
     from unlearnkit.models.mixing import Mixer
+    from unlearnkit.tasks import get_task
+    from unlearnkit.tasks.base import TaskData
 
     model, tok, log = _lora_run(tiny_models, src, "ga", lr=3e-3)
     save_adapter_model(log.adapter, tok, tmp_path / "a", str(tiny_models.original))
@@ -227,8 +229,10 @@ def test_calibration_on_the_adapter_equals_calibration_on_the_merged_weights(tin
     ref = evaluate(load_model(tiny_models.reference_for("forget10"))[0], tok, src, ecfg)
     cfg = CalibrationConfig(tol=0.05, grid=[0.0, 0.5, 1.0])
     target = 0.9 * evaluate(work, tok, src, ecfg).value("retain.es_exact")
-    out = [calibrate_model(work, tok, src, str(tiny_models.original), tmp_path / d, cfg, ecfg, "forget10", target, ref)
-           for d in ("a", "merged")]
+    task = get_task("tofu")
+    data = TaskData("tofu", src, "", "", "", [], [], [], "")
+    out = [calibrate_model(work, tok, task, data, task.options(), str(tiny_models.original), tmp_path / d, cfg, ecfg,
+                           target, ref) for d in ("a", "merged")]
     assert out[0].search.alpha == out[1].search.alpha and out[0].grid_forget == out[1].grid_forget
     assert {k: a.value for k, a in out[0].result.aggregates.items()} == \
         {k: a.value for k, a in out[1].result.aggregates.items()}
