@@ -175,3 +175,28 @@ def test_every_model_of_a_comparison_is_evaluated_in_one_dtype(tiny_models, monk
     assert len(seen) >= 5 and set(seen) == {torch.bfloat16}, seen
     assert out.run.record("ga__s0").provenance["dtype"] == "torch.bfloat16"
     assert out.run.record("original").provenance["dtype"] == "torch.bfloat16"
+
+
+def test_special_tokens_come_from_what_the_gguf_file_declares(tiny_models, tmp_path):
+    """transformers' GGUF tokenizer conversion differs between versions (5.17 made SmolLM2's <|im_start|>, id 1,
+    its EOS; the file declares <|im_end|>, id 2). The converted model takes BOS/EOS/padding from the file's
+    ``tokenizer.ggml.*_token_id``: here the file declares eos 5, bos 4, padding 3 and the tokenizer, the model
+    config and the generation config all end up with exactly those ids."""
+    gguf = pytest.importorskip("gguf")
+    from unlearnkit.models.lm import _declared_special_tokens, load_model
+
+    path = tmp_path / "meta.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_eos_token_id(5)
+    w.add_bos_token_id(4)
+    w.add_pad_token_id(3)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    model, tok = load_model(tiny_models.original)
+    assert tok.eos_token_id != 5
+    _declared_special_tokens(path, model, tok)
+    assert (tok.eos_token_id, tok.bos_token_id, tok.pad_token_id) == (5, 4, 3)
+    assert (model.config.eos_token_id, model.generation_config.eos_token_id) == (5, 5)
+    assert (model.config.bos_token_id, model.config.pad_token_id) == (4, 3)

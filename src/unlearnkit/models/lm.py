@@ -306,6 +306,7 @@ def converted_gguf(gguf: Path, label: str) -> Path:
             raise UnlearnkitError("loading GGUF files needs the `gguf` package: pip install gguf") from None
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = _plain_copy(AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name))
+        _declared_special_tokens(gguf, model, tok)
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token
         with atomic_dir(final) as tmp:
@@ -313,6 +314,25 @@ def converted_gguf(gguf: Path, label: str) -> Path:
             atomic_write_json(tmp / "unlearnkit.json", {"kind": "pretrained", "source": str(gguf), "gguf_sha256": digest,
                                                         "label": label})
         return final
+
+
+def _declared_special_tokens(gguf: Path, model, tok) -> None:
+    """BOS/EOS/padding as the GGUF file declares them (``tokenizer.ggml.*_token_id``), on the tokenizer, the
+    model config and the generation config alike. transformers' GGUF conversion of the tokenizer differs
+    between versions (5.17 gave SmolLM2's ``<|im_start|>`` as EOS, 5.24 its ``<|im_end|>``, as declared)."""
+    from gguf import GGUFReader
+
+    fields = GGUFReader(str(gguf)).fields
+    for role in ("bos", "eos", "pad"):
+        key = f"tokenizer.ggml.{'padding' if role == 'pad' else role}_token_id"
+        if key not in fields:
+            continue
+        f = fields[key]
+        tid = int(f.parts[f.data[0]][0])
+        if getattr(tok, f"{role}_token_id") != tid:
+            setattr(tok, f"{role}_token", tok.convert_ids_to_tokens(tid))
+        for cfg in (model.config, model.generation_config):
+            setattr(cfg, f"{role}_token_id", tid)
 
 
 def _plain_copy(model):
