@@ -1,0 +1,53 @@
+"""benchmarks/gpu_suite.py: the budgeted GPU script's own mechanics, on a CPU (no GPU figure is checked here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def suite():
+    spec = importlib.util.spec_from_file_location("gpu_suite", ROOT / "benchmarks" / "gpu_suite.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_every_stage_is_a_command_unlearnkit_accepts(suite, capsys):
+    """Each stage's unlearnkit commands parse (their --help exits 0): a renamed option fails here, not on a GPU."""
+    from unlearnkit.cli import main
+
+    smol = {"model": "/m", "reference": "/r", "data": "/d"}
+    names = ["env", "tiny", "bench", "smol_build", "smol_run", "smol_layers", "smol_squeeze", "smol_gradient",
+             "smol_reliability"]
+    for name in names:
+        for cmd in suite.stage_commands(name, smol):
+            if cmd[1:3] == ["-m", "unlearnkit"]:
+                with pytest.raises(SystemExit) as e:
+                    main([cmd[3], "--help"])
+                assert e.value.code == 0, cmd
+                assert ("--config" in cmd) or ("--model" in cmd) or cmd[3] == "run", cmd
+    assert suite.stage_commands("smol_layers", smol)[0][-2:] == ["lr=2e-5", "epochs=5"]  # overrides after options
+
+
+def test_a_stage_over_its_limit_is_stopped_with_its_children_and_the_rest_still_runs(suite, tmp_path):
+    """A stage that outlives its limit is killed with its whole process group (here: a shell whose child sleeps);
+    its partial output is kept; the summary records the timeout."""
+    log = tmp_path / "log"
+    with open(log, "w") as f:
+        slow = suite.run_stage("slow", [["bash", "-c", "echo started; sleep 60 & wait"]], 6, f)
+        fast = suite.run_stage("fast", [[sys.executable, "-c", "print('SMOL ' + '{\"model\": \"x\"}')"]], 30, f)
+    assert slow["timed_out"] and slow["status"] == -9 and "started" in slow["out"]
+    assert fast["status"] == 0 and suite._smol_of(fast["out"]) == {"model": "x"}
+    assert "exit -9" in log.read_text()
+    missing = suite.run_stage("nope", [["no-such-program-xyz"]], 10, open(tmp_path / "l2", "w"))
+    assert missing["status"] == 0 and not missing["timed_out"]  # cannot start: logged, not fatal
+    assert "cannot start" in (tmp_path / "l2").read_text()
+    json.dumps({k: v for k, v in slow.items() if k != "out"})
