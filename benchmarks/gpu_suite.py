@@ -52,7 +52,8 @@ def smol_paths() -> dict:
 
 def stage_commands(name: str, smol: dict | None) -> list[list[str]]:
     uk = [sys.executable, "-m", "unlearnkit"]
-    on_smol = ["--model", smol["model"], "--reference", smol["reference"], "--data", smol["data"]] if smol else []
+    on_smol = ["--model", smol["model"], "--data", smol["data"]] if smol else []  # θ_o and its data
+    with_ref = [*on_smol, "--reference", smol["reference"]] if smol else []  # + θ_r (layers: FQ)
     return {
         "env": [["nvidia-smi"], [sys.executable, "-c", "import torch, transformers, accelerate; print(torch.__version__, "
                                  "transformers.__version__, accelerate.__version__, torch.cuda.get_device_name(0))"]],
@@ -62,7 +63,7 @@ def stage_commands(name: str, smol: dict | None) -> list[list[str]]:
         "smol_build": [[sys.executable, "-c", "import json, sys; sys.path.insert(0, 'benchmarks'); "
                         "from gpu_suite import smol_paths; print('SMOL ' + json.dumps(smol_paths()))"]],
         "smol_run": [uk + ["run", *SMOL], uk + ["run", *SMOL]],  # cold (models cached by smol_build), warm
-        "smol_layers": [uk + ["layers", "--method", "ga", *on_smol, "lr=2e-5", "epochs=5"]],
+        "smol_layers": [uk + ["layers", "--method", "ga", *with_ref, "lr=2e-5", "epochs=5"]],
         "smol_squeeze": [uk + ["squeeze", "--method", "ga,npo", *on_smol, "lr=2e-5", "epochs=5"]],
         "smol_gradient": [uk + ["gradient", "--method", "ga,npo", "--every", "5", *on_smol, "lr=2e-5", "epochs=5"]],
         "smol_reliability": [uk + ["reliability", "--config", "configs/reliability_smollm2.yaml"]],
