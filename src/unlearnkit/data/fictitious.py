@@ -456,16 +456,24 @@ def verify(directory: Path) -> str | None:
     return None
 
 
-def build(cfg: FactsConfig | None = None, force: bool = False) -> Path:
-    """Generate and write the benchmark under ``$UNLEARNKIT_HOME/data/``; reuse it if present and intact."""
-    cfg = cfg or FactsConfig()
-    final = home() / "data" / f"fictitious-{data_hash(cfg)}"
+def cached_data_dir(name: str, label: str, make: Callable[[Path], None], force: bool = False) -> Path:
+    """``$UNLEARNKIT_HOME/data/<name>``, reused when present and intact (:func:`verify`); otherwise (or with
+    ``force``) ``make(tmp)`` writes it into a temporary directory that replaces it atomically, under a lock.
+    A damaged copy is set aside with a message naming ``label``."""
+    final = home() / "data" / name
     with locked(lock_path("data", final.name)):
         if final.is_dir() and not force:
             problem = verify(final)
             if problem is None:
                 return final
-            discard(final, "embedded data", problem)
+            discard(final, label, problem)
         with atomic_dir(final) as tmp:
-            write(generate(cfg), tmp)
+            make(tmp)
         return final
+
+
+def build(cfg: FactsConfig | None = None, force: bool = False) -> Path:
+    """Generate and write the benchmark under ``$UNLEARNKIT_HOME/data/``; reuse it if present and intact."""
+    cfg = cfg or FactsConfig()
+    return cached_data_dir(f"fictitious-{data_hash(cfg)}", "embedded data", lambda tmp: write(generate(cfg), tmp),
+                           force)

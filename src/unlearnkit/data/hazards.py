@@ -27,9 +27,9 @@ from pydantic import Field
 
 from unlearnkit import __version__
 from unlearnkit.config import Seed, StrictModel
-from unlearnkit.data.fictitious import _Words
+from unlearnkit.data.fictitious import _Words, cached_data_dir
 from unlearnkit.data.news import write
-from unlearnkit.io import atomic_dir, content_hash, discard, home, lock_path, locked
+from unlearnkit.io import content_hash
 
 DOMAIN = "hazard"
 _HOSTS = ["marsh voles", "grey herons", "river otters", "cave bats", "field mice", "barn owls", "red deer", "pond newts",
@@ -135,20 +135,11 @@ def data_hash(cfg: HazardConfig) -> str:
 
 def build(cfg: HazardConfig | None = None, force: bool = False) -> Path:
     """The twin under ``$UNLEARNKIT_HOME/data/wmdp-twin-<hash>``; reused when present and intact."""
-    from unlearnkit.data.fictitious import verify
-
     cfg = cfg or HazardConfig()
-    final = home() / "data" / f"wmdp-twin-{data_hash(cfg)}"
-    with locked(lock_path("data", final.name)):
-        if final.is_dir() and not force:
-            problem = verify(final)
-            if problem is None:
-                return final
-            discard(final, "embedded WMDP twin", problem)
-        with atomic_dir(final) as tmp:
-            write(generate(cfg), tmp, {"generator": "unlearnkit.data.hazards", "version": __version__,
-                                       "config": cfg.model_dump(), "domain": DOMAIN})
-        return final
+    meta = {"generator": "unlearnkit.data.hazards", "version": __version__, "config": cfg.model_dump(),
+            "domain": DOMAIN}
+    return cached_data_dir(f"wmdp-twin-{data_hash(cfg)}", "embedded WMDP twin",
+                           lambda tmp: write(generate(cfg), tmp, meta), force)
 
 
 def mc_text(q: dict, with_answer: bool = True) -> str:

@@ -35,8 +35,8 @@ from pydantic import Field
 
 from unlearnkit import __version__
 from unlearnkit.config import Seed, StrictModel
-from unlearnkit.data.fictitious import FACT_TYPES, FactType, _Words
-from unlearnkit.io import atomic_dir, atomic_write_bytes, bytes_sha256, content_hash, discard, home, lock_path, locked
+from unlearnkit.data.fictitious import FACT_TYPES, FactType, _Words, cached_data_dir
+from unlearnkit.io import atomic_write_bytes, bytes_sha256, content_hash
 
 GROUPS = ("forget", "retain1", "retain2", "holdout", "background")
 
@@ -149,17 +149,7 @@ def write(files: dict[str, list[dict]], directory: Path, meta: dict) -> None:
 
 def build(cfg: NewsConfig | None = None, force: bool = False) -> Path:
     """The twin under ``$UNLEARNKIT_HOME/data/muse-twin-<hash>``; reused when present and intact."""
-    from unlearnkit.data.fictitious import verify
-
     cfg = cfg or NewsConfig()
-    final = home() / "data" / f"muse-twin-{data_hash(cfg)}"
-    with locked(lock_path("data", final.name)):
-        if final.is_dir() and not force:
-            problem = verify(final)
-            if problem is None:
-                return final
-            discard(final, "embedded MUSE twin", problem)
-        with atomic_dir(final) as tmp:
-            write(generate(cfg), tmp, {"generator": "unlearnkit.data.news", "version": __version__,
-                                       "config": cfg.model_dump()})
-        return final
+    meta = {"generator": "unlearnkit.data.news", "version": __version__, "config": cfg.model_dump()}
+    return cached_data_dir(f"muse-twin-{data_hash(cfg)}", "embedded MUSE twin",
+                           lambda tmp: write(generate(cfg), tmp, meta), force)
