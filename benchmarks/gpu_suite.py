@@ -39,15 +39,12 @@ SMOL = ["--config", SMOL_CONFIG, *os.environ.get("SMOL_SET", "").split()]  # SMO
 
 
 def smol_paths() -> dict:
-    """θ_o, θ_r and the data of configs/smollm2.yaml's build (built or cached), with the build reports."""
+    """θ_o, θ_r and the data of the SmolLM2 preset's build (built or cached, as `unlearnkit run` prepares them)."""
     from unlearnkit.config import load_config
-    from unlearnkit.models.build import build_models
-    from unlearnkit.recipes.lm import RunConfig
+    from unlearnkit.recipes.lm import RunConfig, prepare_benchmark
 
-    cfg = load_config(RunConfig, ROOT / SMOL_CONFIG, [])
-    build = cfg.build.model_copy(update={"forget_splits": sorted({*cfg.build.forget_splits, cfg.forget})})
-    ms = build_models(build, say=print)
-    return {"model": str(ms.original), "reference": str(ms.reference_for(cfg.forget)), "data": str(ms.data_dir)}
+    prepared = prepare_benchmark(load_config(RunConfig, ROOT / SMOL_CONFIG, []), say=print).prepared
+    return {"model": prepared.original, "reference": prepared.reference, "data": prepared.data}
 
 
 def stage_commands(name: str, smol: dict | None) -> list[list[str]]:
