@@ -178,3 +178,7 @@ class BuildConfig(StrictModel):
         True, description="mix the base model's utility facts into fine-tuning (see docs)"
     )
     forget_splits: list[Literal["forget01", "forget05", "forget10"]] = ["forget10"]
+
+    def with_forget(self, forget: str) -> BuildConfig:
+        """This build with θ_r for ``forget`` too (``forget_splits`` ∪ {forget}, sorted)."""
+        return self.model_copy(update={"forget_splits": sorted({*self.forget_splits, forget})})

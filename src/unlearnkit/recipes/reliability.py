@@ -42,8 +42,7 @@ def run_reliability(cfg: ReliabilityConfig, say: Say = print):
     run = Run.open("reliability", cfg.name or f"reliability-{content_hash(cfg.model_dump(exclude={'name', 'executor'}))}",
                    cfg.model_dump())
     say(f"reliability directory: {run.layout.root}")
-    ms = build_models(cfg.build.model_copy(update={"forget_splits": sorted({*cfg.build.forget_splits, cfg.forget})}),
-                      say=say)
+    ms = build_models(cfg.build.with_forget(cfg.forget), say=say)
     src = QASource(ms.data_dir)
     pool = build_pool(run, cfg, methods, ms, src, say)
     sets = {"forget": src.split(f"{cfg.forget}_perturbed"), "retain": src.split("retain_perturbed")}

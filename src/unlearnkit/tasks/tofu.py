@@ -62,8 +62,7 @@ class Tofu(Task):
         if req.benchmark == "embedded":
             from unlearnkit.models.build import build_models
 
-            build = req.build.model_copy(update={"forget_splits": sorted({*req.build.forget_splits, req.forget})})
-            ms = build_models(build, say=say)
+            ms = build_models(req.build.with_forget(req.forget), say=say)
             data, original, reference = str(ms.data_dir), str(ms.original), str(ms.reference_for(req.forget))
         else:
             if not (req.original and req.reference):
