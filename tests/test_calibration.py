@@ -161,6 +161,23 @@ def test_quantisation_round_trips_within_half_a_step():
     assert torch.equal(R.quantize_rtn(torch.tensor([[1.0, -1.0, 0.5]]), 8), torch.tensor([[1.0, -1.0, 64 / 127]]))
 
 
+def test_relearning_a_bf16_model_trains_a_float32_copy(tiny_models):
+    """The relearning attack on a model measured in bfloat16: the copy is trained in float32 (at lr 1e-4 a bf16 weight
+    of size ~0.05 has a rounding step of ~2e-4, so most updates would vanish) and handed back in bfloat16; the
+    measured model itself is untouched. Its dumps name ``precision``/``dtype`` only when set."""
+    from unlearnkit.data.tofu import QASource
+
+    model, tok = load_model(tiny_models.original, dtype=torch.bfloat16)
+    before = {n: p.clone() for n, p in model.named_parameters()}
+    forget = QASource(tiny_models.data_dir).split("forget10")
+    attacked = R.relearned(model, tok, forget, R.RelearnConfig(steps=2, lr=1e-4, batch_size=4), seed=0)
+    assert next(attacked.parameters()).dtype == torch.bfloat16
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+    assert any(not torch.equal(p, before[n]) for n, p in attacked.named_parameters())
+    assert "dtype" not in R.ReliabilityConfig().model_dump()
+    assert R.ReliabilityConfig(dtype="bfloat16", precision="bf16").model_dump()["dtype"] == "bfloat16"
+
+
 def test_reliability_config_errors():
     from unlearnkit.recipes.reliability import run_reliability
 

@@ -93,3 +93,25 @@ def test_runs_compare_prints_an_aligned_table_of_two_runs(tiny_models, capsys):
     assert main(["runs", "ls"]) == 0 and "cmp-b" in capsys.readouterr().out
     assert main(["runs", "show", "cmp-"]) == 2 and "ambiguous" in capsys.readouterr().err
     assert main(["runs", "compare", "cmp-a"]) == 2 and "at least two" in capsys.readouterr().err
+
+
+def test_models_build_takes_a_run_presets_build_section(tmp_path):
+    """`unlearnkit models build --config configs/smollm2.yaml` builds what that run uses: the preset's `build:`
+    section (recipes with bf16 precision, ChatML prompt, the pretrained start) and θ_r for its forget split;
+    key=value overrides still apply to the build config; a plain build config file works as before."""
+    import argparse
+
+    from unlearnkit.cli import build_config
+
+    def args(config, *overrides):
+        return argparse.Namespace(config=str(config), overrides=list(overrides))
+
+    cfg = build_config(args(ROOT / "configs" / "smollm2.yaml", "finetune.epochs=3"))
+    assert (cfg.pretrained, cfg.prompt, cfg.finetune.epochs, cfg.finetune.precision) == ("smollm2-135m", "chatml", 3,
+                                                                                            "bf16")
+    assert cfg.base.lr == 5e-4 and cfg.forget_splits == ["forget10"]
+    (tmp_path / "run.yaml").write_text("forget: forget05\nbuild: {finetune: {epochs: 2}}\n")
+    assert build_config(args(tmp_path / "run.yaml")).forget_splits == ["forget05", "forget10"]
+    (tmp_path / "build.yaml").write_text("finetune: {epochs: 2}\n")
+    plain = build_config(args(tmp_path / "build.yaml"))
+    assert plain.finetune.epochs == 2 and plain.forget_splits == ["forget10"] and plain.pretrained is None

@@ -231,6 +231,43 @@ def test_grad_accum_keeps_the_schedule_length_in_optimiser_steps():
     assert log4.steps[1]["lr"] == pytest.approx(0.1 * (1 - 2 / 4))  # after 2 of 4 steps: half way down
 
 
+def test_bf16_precision_autocasts_the_loss_on_a_cpu_and_keeps_float32_weights():
+    """precision="bf16" on a CPU: each loss is computed under bf16 autocast (a Linear's output is bfloat16) while the
+    weights, their gradients' owner and the optimiser stay float32; "auto" on a CPU computes in float32. An unknown
+    precision is a one-line error naming the choices."""
+    from unlearnkit.engine.train import train_loop
+
+    def run(precision: str):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        seen = []
+
+        def loss_fn(m, b):
+            out = m(b[0])
+            seen.append(out.dtype)
+            return torch.nn.functional.mse_loss(out.float(), b[1]), {}
+
+        train_loop(model, [(torch.randn(2, 3), torch.randn(2, 1))] * 2, loss_fn, lr=0.1, epochs=1,
+                   precision=precision)
+        return seen, model.weight.dtype
+
+    assert run("bf16") == ([torch.bfloat16] * 2, torch.float32)
+    assert run("auto") == ([torch.float32] * 2, torch.float32)
+    with pytest.raises(UnlearnkitError, match="precision='fp8': use one of auto, bf16"):
+        run("fp8")
+
+
+def test_precision_enters_hashes_only_when_set():
+    """Build recipes and method knobs dump ``precision`` only when it is not auto, so models and entries made before
+    the knob existed keep their hashes; bf16 changes them (a model trained in bf16 is a different model)."""
+    from unlearnkit.config import TrainRecipe
+    from unlearnkit.methods.llm.base import LMParams
+
+    assert "precision" not in TrainRecipe().model_dump() and "precision" not in LMParams().model_dump()
+    assert TrainRecipe(precision="bf16").model_dump()["precision"] == "bf16"
+    assert LMParams(precision="bf16").model_dump()["precision"] == "bf16"
+
+
 def test_unknown_method_in_a_run_suggests_close_names():
     with pytest.raises(UnlearnkitError, match="Did you mean npo"):
         validate_methods(tiny_run(methods=["npp"]))

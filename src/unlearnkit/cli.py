@@ -75,12 +75,28 @@ def _config_file(args: argparse.Namespace) -> str | None:
 # Handlers: each turns arguments into a recipe call and prints what it returns
 
 
+def build_config(args: argparse.Namespace):
+    """The BuildConfig of ``data build`` / ``models build``: ``--config`` is a build config, or a run preset
+    (``configs/smollm2.yaml``) whose ``build:`` section is used — with θ_r for the preset's forget split — so
+    ``unlearnkit models build --config configs/smollm2.yaml`` builds exactly the models that run uses;
+    ``key=value`` overrides apply to the build config either way."""
+    from unlearnkit.config import BuildConfig, deep_merge, load_yaml, parse_overrides, validate
+
+    path = _config_file(args)
+    data = load_yaml(path) if path is not None else {}
+    forget = None
+    if isinstance(data, dict) and isinstance(data.get("build"), dict):
+        forget = data.get("forget", "forget10")
+        data = data["build"]
+    cfg = validate(BuildConfig, deep_merge(data, parse_overrides(_overrides(args))))
+    return cfg.with_forget(forget) if forget in ("forget01", "forget05", "forget10") else cfg
+
+
 def cmd_data_build(args: argparse.Namespace) -> int:
-    from unlearnkit.config import BuildConfig, load_config
     from unlearnkit.io import read_json
     from unlearnkit.recipes.build import build_data
 
-    out = build_data(load_config(BuildConfig, _config_file(args), _overrides(args)), args.out, args.force)
+    out = build_data(build_config(args), args.out, args.force)
     _say(f"embedded fictitious-facts data: {out}")
     if args.verbose:
         for k, v in read_json(out / "meta.json")["sizes"].items():
@@ -89,11 +105,10 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
 
 def cmd_models_build(args: argparse.Namespace) -> int:
-    from unlearnkit.config import BuildConfig, load_config
     from unlearnkit.recipes.build import build_model_set
     from unlearnkit.results.tables import models_report
 
-    ms = build_model_set(load_config(BuildConfig, _config_file(args), _overrides(args)), force=args.force, say=_say)
+    ms = build_model_set(build_config(args), force=args.force, say=_say)
     _say("")
     _say(models_report(ms))
     return 0
@@ -437,7 +452,10 @@ def _add_build(sub) -> None:
 
     models = sub.add_parser("models", help="build the embedded base / original / reference models")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION")
-    mb = msub.add_parser("build", help="build (or reuse) data, tokenizer, base, original θ_o and reference θ_r")
+    mb = msub.add_parser("build", help="build (or reuse) data, tokenizer, base, original θ_o and reference θ_r",
+                         description="Build (or reuse) data, tokenizer, base, θ_o and θ_r. --config takes a build "
+                         "config or a run preset (its build: section, θ_r for its forget split): `unlearnkit models "
+                         "build --config configs/smollm2.yaml` builds SmolLM2's θ_o and θ_r as that run uses them.")
     _add_config_args(mb)
     mb.add_argument("--force", action="store_true", help="rebuild even if cached")
     mb.set_defaults(func=cmd_models_build)

@@ -25,7 +25,7 @@ from typing import Callable, Literal
 
 import numpy as np
 import torch
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_serializer
 
 from unlearnkit.config import BuildConfig, Seed, StrictModel
 from unlearnkit.engine.executor import ExecutorConfig
@@ -77,6 +77,21 @@ class ReliabilityConfig(StrictModel):
     seed: Seed = 0
     name: str | None = Field(None, description="run name (default: a hash of this config)")
     executor: ExecutorConfig = Field(ExecutorConfig(), description="pool trainings and measurements: local or ray")
+    precision: Literal["auto", "bf16"] = Field("auto", description="training precision of the pool and of the "
+                                               "relearning attack (as a method's `precision`)")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="the one precision every pool model is measured in (auto: bfloat16 on a GPU that has "
+        "it, else float32); the relearning attack trains a float32 copy")
+
+    @model_serializer(mode="wrap")
+    def _omit_auto_precision(self, handler):
+        """``precision`` and ``dtype`` are in dumps (run names, entry hashes) only when set: older runs keep theirs."""
+        out = handler(self)
+        if isinstance(out, dict):
+            for k in ("precision", "dtype"):
+                if out.get(k) == "auto":
+                    out.pop(k)
+        return out
 
     @field_validator("name")
     @classmethod
@@ -129,7 +144,7 @@ def quantize_rtn(w: torch.Tensor, bits: int) -> torch.Tensor:
     if bits < 2:
         raise UnlearnkitError("quantisation needs at least 2 bits")
     levels = 2 ** (bits - 1) - 1
-    w2 = w.reshape(w.shape[0], -1) if w.dim() > 1 else w.reshape(1, -1)
+    w2 = (w.reshape(w.shape[0], -1) if w.dim() > 1 else w.reshape(1, -1)).float()  # bf16 weights: scale in fp32
     scale = w2.abs().amax(dim=1, keepdim=True).clamp_min(1e-12) / levels
     q = torch.clamp(torch.round(w2 / scale), -levels, levels)
     return (q * scale).reshape(w.shape).to(w.dtype)
@@ -182,17 +197,20 @@ def measure(model, tokenizer, records: list[dict], role: str, question: Callable
     return get_task(task).measure(model, tokenizer, records, role, question, metrics, max_new_tokens, batch_size)
 
 
-def relearned(model, tokenizer, forget_records: list[dict], cfg: RelearnConfig, seed: int):
-    """The relearning attack: a copy of ``model`` fine-tuned a few steps on part of the forget set."""
+def relearned(model, tokenizer, forget_records: list[dict], cfg: RelearnConfig, seed: int, precision: str = "auto"):
+    """The relearning attack: a copy of ``model`` fine-tuned a few steps on part of the forget set (a float32 copy
+    trained at ``precision``, returned in ``model``'s dtype: small steps are not lost to bf16 rounding)."""
     from unlearnkit.engine.data import encode_records, make_loader, sft_loss
     from unlearnkit.engine.train import train_loop
 
-    attacked = copy.deepcopy(model)
+    dtype = next(model.parameters()).dtype
+    attacked = copy.deepcopy(model).float()
     part = forget_records[: max(1, round(cfg.fraction * len(forget_records)))]
     loader = make_loader(encode_records(tokenizer, part), cfg.batch_size, tokenizer.pad_token_id, seed=seed)
     epochs = math.ceil(cfg.steps / max(1, len(loader)))
-    train_loop(attacked, loader, sft_loss, lr=cfg.lr, epochs=epochs, max_steps=cfg.steps, desc="relearn")
-    return attacked
+    train_loop(attacked, loader, sft_loss, lr=cfg.lr, epochs=epochs, max_steps=cfg.steps, desc="relearn",
+               precision=precision)
+    return attacked.to(dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,7 +229,7 @@ def measure_conditions(model, tokenizer, sets: dict[str, list[dict]], forget_tra
         if cond in ("quant8", "quant4"):
             m_ = quantize_model(model, 8 if cond == "quant8" else 4)
         elif cond == "relearn":
-            m_ = relearned(model, tokenizer, forget_train, cfg.relearn, cfg.seed)
+            m_ = relearned(model, tokenizer, forget_train, cfg.relearn, cfg.seed, cfg.precision)
         out[cond] = {role: measure(m_, tokenizer, recs, role, _questions(cond, noisy[role]), cfg.metrics,
                                    cfg.max_new_tokens, task=cfg.task) for role, recs in sets.items()}
     return out

@@ -118,9 +118,19 @@ def _plot_g_groups(results: dict[str, dict], path: Path) -> Path:
             ax.set_yscale("symlog", linthresh=1e-3)
             ax.set_title(f"{m}: {risk} per parameter group")
             ax.set_xlabel("optimiser step")
-            if j == 0:
+            if j == 0 and len(p.groups) <= 12:
                 ax.legend(fontsize=7)
+            elif len(p.groups) > 12:  # a deep model: colour = depth, on a colour bar instead of 30+ legend rows
+                _depth_colorbar(plt, fig, ax, cmap, p.groups)
     return save_figure(fig, path)
+
+
+def _depth_colorbar(plt, fig, ax, cmap, groups: list[str]) -> None:
+    """A colour bar naming the first, middle and last parameter groups (embedding … head)."""
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, len(groups) - 1))
+    ticks = sorted({0, len(groups) // 2, len(groups) - 1})
+    bar = fig.colorbar(sm, ax=ax, ticks=ticks)
+    bar.ax.set_yticklabels([groups[t] for t in ticks], fontsize=7)
 
 
 def _plot_pointwise(results: dict[str, dict], path: Path) -> Path:

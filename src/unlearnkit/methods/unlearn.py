@@ -234,7 +234,7 @@ def _run(model, trained, terms: _Terms, tokenizer, spec: MethodSpec, params, for
                          weight_decay=params.weight_decay, warmup_ratio=params.warmup_ratio,
                          max_grad_norm=params.max_grad_norm, schedule=params.schedule, desc=desc or spec.name,
                          params=[p for p in trained.parameters() if p.requires_grad], on_epoch_end=epoch_end,
-                         max_steps=params.max_steps, after_step=_counter(on_step, ctx))
+                         max_steps=params.max_steps, after_step=_counter(on_step, ctx), precision=params.precision)
     if on_step is not None:
         on_step(len(log.steps), ctx, True)
     _log_data(log, loader)

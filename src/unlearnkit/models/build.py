@@ -117,7 +117,7 @@ def _sft(model, tokenizer, records: list[dict], recipe: TrainRecipe, desc: str):
     torch.manual_seed(recipe.seed)
     return train_loop(model, loader, sft_loss, lr=recipe.lr, epochs=recipe.epochs, grad_accum=recipe.grad_accum,
                       weight_decay=recipe.weight_decay, warmup_ratio=recipe.warmup_ratio,
-                      max_grad_norm=recipe.max_grad_norm, schedule=recipe.schedule, desc=desc)
+                      max_grad_norm=recipe.max_grad_norm, schedule=recipe.schedule, desc=desc, precision=recipe.precision)
 
 
 def _log_summary(log) -> dict:

@@ -22,13 +22,14 @@ from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import content_hash
 from unlearnkit.methods.unlearn import make_params, resolve, unlearn
 from unlearnkit.models.build import build_models
-from unlearnkit.models.lm import load_model, model_fingerprint, save_model
+from unlearnkit.models.lm import load_model, model_fingerprint, resolve_dtype, save_model
 from unlearnkit.results.plots import plot_scatter_grid
 from unlearnkit.results.provenance import provenance
 from unlearnkit.results.store import EntryInfo, Metric, Run
 
 Say = Callable[[str], None]
-_MEASURE_KEYS = ("interventions", "metrics", "relearn", "noise_rate", "max_new_tokens", "seed", "forget")
+_MEASURE_KEYS = ("interventions", "metrics", "relearn", "noise_rate", "max_new_tokens", "seed", "forget", "precision",
+                 "dtype")  # the last two only when set (older entries keep their hashes)
 
 
 def run_reliability(cfg: ReliabilityConfig, say: Say = print):
@@ -82,12 +83,13 @@ def _pool_member(run: Run, cfg: ReliabilityConfig, ms, src: QASource, m: str, sp
     names = [f"{m}-lr{lr:g}-ep{e + 1}" for e in range(cfg.epochs)]
     paths = [run.layout.model(n) for n in names]
     key = content_hash({"original": model_fingerprint(ms.original), "method": m, "lr": lr,
-                        "epochs": cfg.epochs, "batch_size": cfg.batch_size, "seed": cfg.seed})
+                        "epochs": cfg.epochs, "batch_size": cfg.batch_size, "seed": cfg.seed,
+                        **({"precision": cfg.precision} if cfg.precision != "auto" else {})})
     log = run.read_log(f"pool-{m}-lr{lr:g}")
     if not (log and log.get("hash") == key and all((p / "config.json").is_file() for p in paths)):
         model, tok = load_model(ms.original)
         params = make_params(spec, {"lr": lr, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
-                                    "seed": cfg.seed}, retain_kind)
+                                    "seed": cfg.seed, "precision": cfg.precision}, retain_kind)
 
         def keep(epoch: int, mdl) -> None:
             save_model(mdl, tok, paths[epoch])
@@ -103,12 +105,13 @@ def _pool_member(run: Run, cfg: ReliabilityConfig, ms, src: QASource, m: str, sp
 def measure_model(run: Run, cfg: ReliabilityConfig, name: str, path: str, sets: dict, forget_train: list[dict],
                   say: Say) -> dict:
     """One pool model under every condition (an entry of the run; resumable)."""
-    inputs = {"model": model_fingerprint(path), **{k: cfg.model_dump()[k] for k in _MEASURE_KEYS}}
+    dump = cfg.model_dump()
+    inputs = {"model": model_fingerprint(path), **{k: dump[k] for k in _MEASURE_KEYS if k in dump}}
     info = EntryInfo(name=name, hash=content_hash(inputs), method=name.split("-lr")[0], inputs=inputs)
     with run.lock(name):
         if run.status(info) == "done":
             return run.record(name).extra["conditions"]
-        model, tok = load_model(path)
+        model, tok = load_model(path, dtype=resolve_dtype(cfg.dtype))
         conds = measure_conditions(model, tok, sets, forget_train, cfg)
         flat = {f"{role}.{met}@{c}": Metric(v, len(sets[role]), None)
                 for c, roles in conds.items() for role, mets in roles.items() for met, v in mets.items()}

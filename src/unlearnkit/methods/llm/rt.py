@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -38,6 +38,7 @@ class RTParams(StrictModel):
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
     seed: int = 0
+    precision: Literal["auto", "bf16"] = Field("auto", description="training precision (as every method's)")
 
 
 def rt_apply(ctx: PostHocContext, params: RTParams):
@@ -56,7 +57,7 @@ def rt_apply(ctx: PostHocContext, params: RTParams):
     ctx.say(f"rt: {params.steps} steps of retain tuning on {RETAIN_OF[ctx.forget]} ({len(retain)} records)")
     log = train_loop(model, loader, sft_loss, lr=params.lr, epochs=math.ceil(params.steps / len(loader)),
                      weight_decay=params.weight_decay, max_grad_norm=params.max_grad_norm, schedule="constant",
-                     desc="rt", max_steps=params.steps)
+                     desc="rt", max_steps=params.steps, precision=params.precision)
     model.eval()
     return model, {"steps": len(log.steps), "retain_split": RETAIN_OF[ctx.forget], "wall_time": log.wall_time,
                    "retain_nll_first": log.steps[0]["loss"], "retain_nll_last": log.steps[-1]["loss"]}
