@@ -69,8 +69,9 @@ PRECISIONS = ("auto", "bf16")
 
 
 def cpu_autocast(acc: Accelerator, precision: str) -> Callable[[], Any]:
-    """The context each loss is computed under: bf16 autocast when ``precision="bf16"`` and training runs on a CPU
-    (on a GPU accelerate's own mixed precision applies)."""
+    """The context each loss is computed under. ``auto``: bf16 mixed precision on a GPU that has it (accelerate's),
+    float32 on a CPU; ``bf16``: bf16 autocast on a CPU too — weights, gradients and optimiser state stay float32;
+    about 1.7× faster on CPUs with native bf16 (AVX512-BF16, AMX; docs/scale.md)."""
     if precision not in PRECISIONS:
         raise UnlearnkitError(f"precision={precision!r}: use one of {', '.join(PRECISIONS)}")
     if precision == "bf16" and acc.device.type == "cpu":
@@ -144,26 +145,21 @@ def train_loop(
 ) -> TrainLog:
     """Minimise ``loss_fn`` over ``loader`` for ``epochs`` epochs; returns the step log.
 
-    ``on_epoch_end(epoch, log)`` may return True to stop early. ``after_step`` runs after each
-    optimiser step (e.g. to re-impose a hard constraint on some weights). ``max_steps`` stops
-    after that many optimiser steps (early stopping by update count). With ``grad_accum`` > 1 an
-    optimiser step (and a learning-rate schedule step) happens every ``grad_accum`` batches.
+    ``on_epoch_end(epoch, log)`` may return True to stop early. ``after_step`` runs after each optimiser step (e.g.
+    to re-impose a hard constraint on some weights). ``max_steps`` stops after that many optimiser steps (early
+    stopping by update count). With ``grad_accum`` > 1 an optimiser step (and a schedule step) happens every
+    ``grad_accum`` batches. ``precision``: see :func:`cpu_autocast`.
 
-    Several passes per epoch (e.g. SCRUB's max-pass on D_f, then min-pass on D_un): give
-    ``passes(epoch) -> [Pass(loader, loss_fn, name), ...]`` (pure in the epoch) and ``loader =
-    loss_fn = None``; step records then carry the pass name. A ``loss_fn`` may return ``(None,
-    terms)`` to skip that batch. ``state``, if given, is kept up to date (:class:`LoopState`).
-    ``log_step(record)`` (and every sink of :mod:`unlearnkit.engine.steplog` active around the call,
-    e.g. an experiment tracker) receives each optimiser step's record as it is logged.
+    Several passes per epoch (e.g. SCRUB's max-pass on D_f, then min-pass on D_un): give ``passes(epoch) ->
+    [Pass(loader, loss_fn, name), ...]`` (pure in the epoch) and ``loader = loss_fn = None``; step records then carry
+    the pass name. A ``loss_fn`` may return ``(None, terms)`` to skip that batch. ``state``, if given, is kept up to
+    date (:class:`LoopState`). ``log_step(record)`` (and every sink of :mod:`unlearnkit.engine.steplog` active around
+    the call, e.g. an experiment tracker) receives each optimiser step's record as it is logged.
 
-    ``precision``: ``auto`` = bf16 mixed precision on a GPU that has it, float32 on a CPU; ``bf16`` = bf16 autocast
-    on a CPU too (weights, gradients and optimiser state stay float32 — about 1.7× faster on CPUs with native bf16,
-    e.g. AVX512-BF16 or AMX; docs/benchmark.md).
-
-    Several processes (:mod:`unlearnkit.engine.distributed`): the loader's batches are shared out by
-    accelerate; DDP trains ``model`` itself, FSDP2 / ZeRO-3 train a sharded shadow of it
-    (:mod:`unlearnkit.engine.sharding`) whose weights are written back into ``model`` before each
-    ``on_epoch_end`` and at the end — ``model`` holds θ on every process on return; logged terms are means.
+    Several processes (:mod:`unlearnkit.engine.distributed`): the loader's batches are shared out by accelerate; DDP
+    trains ``model`` itself, FSDP2 / ZeRO-3 train a sharded shadow of it (:mod:`unlearnkit.engine.sharding`) whose
+    weights are written back into ``model`` before each ``on_epoch_end`` and at the end — ``model`` holds θ on every
+    process on return; logged terms are means.
     """
     acc = accelerator or make_accelerator(grad_accum)
     run = _Prepared.make(acc, model, loader, dist.strategy(), lr, weight_decay, params, optimizer_factory, after_step)
@@ -172,9 +168,8 @@ def train_loop(
     total = min(total, max_steps) if max_steps is not None else total
     sched = torch.optim.lr_scheduler.LambdaLR(run.opt, _schedule(schedule, total, int(warmup_ratio * total)))
     loop = _Loop(acc, run.trained, run.opt, sched, run.params, max_grad_norm, desc, after_step, max_steps,
-                 state=state or LoopState(), named=passes is not None, sync=run.sync)
-    loop.log_step = step_logger(log_step)
-    loop.autocast = cpu_autocast(acc, precision)
+                 state=state or LoopState(), named=passes is not None, sync=run.sync, log_step=step_logger(log_step),
+                 autocast=cpu_autocast(acc, precision))
     run.trained.train()
     bar = tqdm(total=total, desc=desc, leave=False, disable=None if dist.is_main() else True)
     try:
