@@ -158,11 +158,11 @@ def train_loop(
 
     Several processes (:mod:`unlearnkit.engine.distributed`): the loader's batches are shared out by accelerate; DDP
     trains ``model`` itself, FSDP2 / ZeRO-3 train a sharded shadow of it (:mod:`unlearnkit.engine.sharding`) whose
-    weights are written back into ``model`` before each ``on_epoch_end`` and at the end — ``model`` holds θ on every
-    process on return; logged terms are means.
-    """
+    weights are written back into ``model`` before each ``on_epoch_end`` and at the end (``model`` holds θ on every
+    process on return); logged terms are means."""
     acc = accelerator or make_accelerator(grad_accum)
-    run = _Prepared.make(acc, model, loader, dist.strategy(), lr, weight_decay, params, optimizer_factory, after_step)
+    run = _Prepared.make(acc, model, loader, dist.strategy(), lr, weight_decay, params, optimizer_factory, after_step,
+                         fused=precision == "bf16")
     plan = _plan(acc, run.loader, loss_fn, passes)
     total = sum(schedule_length(sum(len(ps.loader) for ps in plan(e)), grad_accum, 1, None) for e in range(epochs))
     total = min(total, max_steps) if max_steps is not None else total
@@ -181,13 +181,12 @@ def train_loop(
     return loop.log
 
 
-def _fused_ok(params: list, strategy: str) -> bool | None:
-    """AdamW's fused kernel (one pass over the weights; ~4× faster than the per-tensor loop on a CPU, which is a
-    tenth of a 135 M-parameter step there) for plain float tensors on a CPU or GPU; sharded shadows keep the
-    default."""
-    ok = strategy not in ("fsdp", "deepspeed") and bool(params) and all(
+def _fused_ok(params: list, strategy: str) -> bool:
+    """AdamW's fused kernel (one pass over the weights: ~4× faster than the per-tensor loop on a CPU, a tenth of a
+    135 M-parameter step there) is used on the ``precision="bf16"`` path, for plain float tensors on a CPU or GPU;
+    sharded shadows and the default path keep the per-tensor loop (so models built before keep their numbers)."""
+    return strategy not in ("fsdp", "deepspeed") and bool(params) and all(
         p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
-    return True if ok else None
 
 
 def schedule_length(batches_per_epoch: int, grad_accum: int, epochs: int, max_steps: int | None) -> int:
@@ -230,7 +229,8 @@ class _Prepared:
     home: torch.device | None = None  # where the caller's copy lived while parked on the CPU
 
     @classmethod
-    def make(cls, acc, model, loader, strategy, lr, weight_decay, params, optimizer_factory, after_step) -> _Prepared:
+    def make(cls, acc, model, loader, strategy, lr, weight_decay, params, optimizer_factory, after_step,
+             fused: bool = False) -> _Prepared:
         if strategy in ("fsdp", "deepspeed") and after_step is not None:
             raise UnlearnkitError(f"step probes (gradient, squeeze) run in one process or with DDP, not with {strategy}"
                                   ": launch them without the sharded accelerate config")
@@ -243,7 +243,7 @@ class _Prepared:
             by_name = dict(trained.named_parameters())
             chosen = [by_name[names[id(p)]] for p in chosen]
         opt = optimizer_factory(chosen) if optimizer_factory is not None else torch.optim.AdamW(
-            chosen, lr=lr, weight_decay=weight_decay, fused=_fused_ok(chosen, strategy))
+            chosen, lr=lr, weight_decay=weight_decay, fused=True if fused and _fused_ok(chosen, strategy) else None)
         if strategy == "fsdp":
             loader = acc.prepare(loader) if loader is not None else None
         elif loader is None:  # several passes: their loaders are prepared by _plan
