@@ -129,28 +129,24 @@ def main() -> None:
     ap.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default=None,
                     help="the one evaluation precision (default: the preset's, else auto)")
     args = ap.parse_args()
-    from unlearnkit.config import BuildConfig, load_config
+    from unlearnkit.config import load_config
     from unlearnkit.data.tofu import QASource
     from unlearnkit.engine.evaluate import GENERATE, EvalConfig, eval_sets
-    from unlearnkit.models.build import build_models
     from unlearnkit.models.lm import resolve_dtype
+    from unlearnkit.recipes.lm import RunConfig, prepare_benchmark
 
     model, reference, data = args.model, args.reference, args.data
-    preset: dict = {}
-    if args.smollm2 or not model:
+    run_cfg = None
+    if args.smollm2 or not model:  # θ_o, θ_r and data as `unlearnkit run --config <preset>` prepares them
         root = Path(__file__).resolve().parents[1]
-        cfg_file = root / "configs" / ("smollm2.yaml" if args.smollm2 else "default.yaml")
-        preset = __import__("yaml").safe_load(cfg_file.read_text())
-        build = load_config(BuildConfig, None, [f"{k}={json.dumps(v)}" for k, v in preset.get("build", {}).items()])
-        ms = build_models(build, say=print)
-        model, reference, data = str(ms.original), str(ms.reference_for("forget10")), str(ms.data_dir)
-    dtype_name = args.dtype or preset.get("dtype", "auto")
+        run_cfg = load_config(RunConfig, root / "configs" / ("smollm2.yaml" if args.smollm2 else "default.yaml"), [])
+        prepared = prepare_benchmark(run_cfg, say=print).prepared
+        model, reference, data = prepared.original, prepared.reference, prepared.data
+    dtype_name = args.dtype or (run_cfg.dtype if run_cfg else "auto")
     dtype = resolve_dtype(dtype_name)
-    ev = {k: v for k, v in (preset.get("eval") or {}).items() if k in ("max_new_tokens", "batch_size",
-                                                                        "generation_batch_size")}
+    cfg = run_cfg.eval if run_cfg else EvalConfig()
     if args.max_new_tokens is not None:
-        ev["max_new_tokens"] = args.max_new_tokens
-    cfg = EvalConfig(**ev)
+        cfg = cfg.model_copy(update={"max_new_tokens": args.max_new_tokens})
     src = QASource(data)
     whole = whole_eval_seconds(model, reference, data, cfg, dtype_name)
     ours, floors = {}, {}

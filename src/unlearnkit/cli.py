@@ -81,6 +81,7 @@ def build_config(args: argparse.Namespace):
     ``unlearnkit models build --config configs/smollm2.yaml`` builds exactly the models that run uses;
     ``key=value`` overrides apply to the build config either way."""
     from unlearnkit.config import BuildConfig, deep_merge, load_yaml, parse_overrides, validate
+    from unlearnkit.data.tofu import FORGET_SPLITS
 
     path = _config_file(args)
     data = load_yaml(path) if path is not None else {}
@@ -89,7 +90,7 @@ def build_config(args: argparse.Namespace):
         forget = data.get("forget", "forget10")
         data = data["build"]
     cfg = validate(BuildConfig, deep_merge(data, parse_overrides(_overrides(args))))
-    return cfg.with_forget(forget) if forget in ("forget01", "forget05", "forget10") else cfg
+    return cfg.with_forget(forget) if forget in FORGET_SPLITS else cfg
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:

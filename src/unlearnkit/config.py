@@ -8,7 +8,7 @@ greater than 0 (got -1)``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
@@ -22,6 +22,22 @@ class StrictModel(BaseModel):
     """Unknown keys, wrong types and non-finite numbers (nan, inf) are validation errors."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False)
+
+
+class OmitWhenDefault(StrictModel):
+    """A config whose knobs named in ``omit_when_default`` (name → default) appear in dumps — and so in the hashes
+    of models, entries and runs made from it — only when set: results made before a knob existed keep their hashes."""
+
+    omit_when_default: ClassVar[dict[str, Any]] = {}
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_knobs(self, handler):
+        out = handler(self)
+        if isinstance(out, dict):
+            for k, default in self.omit_when_default.items():
+                if out.get(k, default) == default:
+                    out.pop(k, None)
+        return out
 
 
 # Bounded numeric types for knobs: anything outside is a validation error, not an overflow deep inside torch.
@@ -147,7 +163,7 @@ class TinyLlamaConfig(StrictModel):
         return self
 
 
-class TrainRecipe(StrictModel):
+class TrainRecipe(OmitWhenDefault):
     """Supervised fine-tuning recipe (used for base, original and reference models)."""
 
     lr: LearningRate = 1e-3
@@ -163,13 +179,7 @@ class TrainRecipe(StrictModel):
         "auto", description="auto = bf16 mixed precision on a GPU that has it, float32 on a CPU; bf16 = bf16 autocast "
         "on a CPU too (float32 weights; ~1.7x faster where the CPU has native bf16)")
 
-    @model_serializer(mode="wrap")
-    def _omit_auto_precision(self, handler):
-        """``precision`` is in dumps (and so in build hashes) only when set: models built before it keep theirs."""
-        out = handler(self)
-        if isinstance(out, dict) and out.get("precision") == "auto":
-            out.pop("precision")
-        return out
+    omit_when_default: ClassVar[dict[str, Any]] = {"precision": "auto"}  # models built before keep their hash
 
 
 class BuildConfig(StrictModel):

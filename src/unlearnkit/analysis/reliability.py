@@ -21,13 +21,13 @@ from __future__ import annotations
 import copy
 import math
 import random
-from typing import Callable, Literal
+from typing import Any, Callable, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import Field, ValidationInfo, field_validator, model_serializer
+from pydantic import Field, ValidationInfo, field_validator
 
-from unlearnkit.config import BuildConfig, Seed, StrictModel
+from unlearnkit.config import BuildConfig, OmitWhenDefault, Seed, StrictModel
 from unlearnkit.engine.executor import ExecutorConfig
 from unlearnkit.errors import UnlearnkitError
 
@@ -60,7 +60,7 @@ class RelearnConfig(StrictModel):
     batch_size: int = Field(4, ge=1)
 
 
-class ReliabilityConfig(StrictModel):
+class ReliabilityConfig(OmitWhenDefault):
     task: str = Field("tofu", description="the task whose metrics are measured (one with a reliability study)")
     build: BuildConfig = BuildConfig()
     forget: Literal["forget01", "forget05", "forget10"] = "forget10"
@@ -83,15 +83,7 @@ class ReliabilityConfig(StrictModel):
         "auto", description="the one precision every pool model is measured in (auto: bfloat16 on a GPU that has "
         "it, else float32); the relearning attack trains a float32 copy")
 
-    @model_serializer(mode="wrap")
-    def _omit_auto_precision(self, handler):
-        """``precision`` and ``dtype`` are in dumps (run names, entry hashes) only when set: older runs keep theirs."""
-        out = handler(self)
-        if isinstance(out, dict):
-            for k in ("precision", "dtype"):
-                if out.get(k) == "auto":
-                    out.pop(k)
-        return out
+    omit_when_default: ClassVar[dict[str, Any]] = {"precision": "auto", "dtype": "auto"}  # older runs keep their names
 
     @field_validator("name")
     @classmethod

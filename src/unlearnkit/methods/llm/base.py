@@ -23,19 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import Field, model_serializer
+from pydantic import Field
 
-from unlearnkit.config import BatchSize, Epochs, LearningRate, Seed, StrictModel
+from unlearnkit.config import BatchSize, Epochs, LearningRate, OmitWhenDefault, Seed
 from unlearnkit.data.prompts import IGNORE
 from unlearnkit.models.adapters import LoraSpec
 
 RetainKind = Literal["none", "nll", "kl"]  # the retain terms every method accepts
 
 
-class LMParams(StrictModel):
+class LMParams(OmitWhenDefault):
     """Knobs every language-model method has (defaults sized for the embedded benchmark)."""
 
     lr: LearningRate = Field(1e-4, description="learning rate")
@@ -61,16 +61,9 @@ class LMParams(StrictModel):
         "auto", description="training precision: auto = bf16 mixed precision on a GPU that has it, float32 on a CPU; "
         "bf16 = bf16 autocast on a CPU too (float32 weights; ~1.7x faster where the CPU has native bf16)")
 
-    @model_serializer(mode="wrap")
-    def _omit_unset_scale_knobs(self, handler):
-        """``peft``, ``gradient_checkpointing`` and ``precision`` appear in dumps (and so in entry hashes) only when
-        set: results made before they existed keep their hashes."""
-        out = handler(self)
-        if isinstance(out, dict):
-            for k, default in (("peft", None), ("gradient_checkpointing", False), ("precision", "auto")):
-                if out.get(k, default) == default:
-                    out.pop(k, None)
-        return out
+    # the scale and precision knobs appear in dumps (and so in entry hashes) only when set: results made before they
+    # existed keep their hashes
+    omit_when_default: ClassVar[dict[str, Any]] = {"peft": None, "gradient_checkpointing": False, "precision": "auto"}
 
 
 @dataclass
