@@ -157,6 +157,30 @@ def test_cru_with_k_all_is_theta_u_and_with_k_zero_is_theta_o(pair, src, monkeyp
         C.cru(original, unlearned, tok, val, None, None, k=9)
 
 
+def test_sweep_evaluations_skip_the_gradnorm_mia_and_report_the_same_summary(pair, src, tiny_models, monkeypatch):
+    """A patching sweep's summary (FQ, MU, ES, PrivLeak via Min-K%) never reads the GradNorm MIA, so sweeps skip
+    its per-sample backward passes: the summary equals that of a full evaluation, and no gradient is taken."""
+    import unlearnkit.engine.gradnorm as G
+    from unlearnkit.engine.evaluate import EvalConfig, compare_to_reference, evaluate
+
+    _, unlearned, tok = pair
+    reference, _ = load_model(tiny_models.reference_for("forget10"))
+    cfg = EvalConfig(max_new_tokens=8, cache=False)
+    ref_full = evaluate(reference, tok, src, cfg)
+    compare_to_reference(ref_full, ref_full)
+    full = C.summarise(compare_to_reference(evaluate(unlearned, tok, src, cfg), ref_full))
+    assert ref_full.get("mia.auc_gradnorm") is not None
+
+    def no_backward(*a, **k):
+        raise AssertionError("a sweep evaluation ran the GradNorm MIA")
+
+    monkeypatch.setattr(G, "gradient_norms", no_backward)
+    ref = C.reference_in_memory(reference, tok, src, cfg)
+    swept = C.summarise(C.evaluate_in_memory(unlearned, tok, src, cfg, ref))
+    assert swept == pytest.approx(full) and swept["mu"] < 1.0
+    assert C.sweep_config(cfg).mia_gradnorm is False and cfg.mia_gradnorm is True
+
+
 def test_choose_k_is_the_best_rank_sum():
     tie = [{"fq_log_p": -9.0, "mu": 0.9}, {"fq_log_p": -3.0, "mu": 0.8}, {"fq_log_p": -1.0, "mu": 0.1}]
     assert C.choose_k(tie) == 2  # rank sums 3+1, 2+2, 1+3 all tie at 4: the higher FQ wins

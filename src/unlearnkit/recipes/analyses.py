@@ -172,18 +172,11 @@ def run_layers(opt: LayersOptions, say: Say) -> tuple[Run, dict, list]:
     return run, doc, files
 
 
-def _reference_on(reference, tok, src, cfg):
-    from unlearnkit.engine.evaluate import compare_to_reference, evaluate, state_fingerprint
-
-    r = evaluate(reference, tok, src, cfg, model_id="mem-" + state_fingerprint(reference))
-    return compare_to_reference(r, r)
-
-
 def _sweep(original, unlearned, reference, tok, bench: Benchmark, cfg, units, lm, say: Say) -> dict:
-    from unlearnkit.methods.llm.cru import evaluate_in_memory, layer_sweep, summarise
+    from unlearnkit.methods.llm.cru import evaluate_in_memory, layer_sweep, reference_in_memory, summarise
     from unlearnkit.models.patching import relative_change, transformer_layers
 
-    ref_res = _reference_on(reference, tok, bench.source, cfg)
+    ref_res = reference_in_memory(reference, tok, bench.source, cfg)
     base = {"original": summarise(evaluate_in_memory(original, tok, bench.source, cfg, ref_res)),
             "unlearned": summarise(evaluate_in_memory(unlearned, tok, bench.source, cfg, ref_res))}
     groups = ["embedding", *transformer_layers(lm), "head"] if units is None else units
@@ -197,11 +190,11 @@ def _sweep(original, unlearned, reference, tok, bench: Benchmark, cfg, units, lm
 def _cru_halves(original, unlearned, reference, tok, bench: Benchmark, cfg, units, k, lm, say: Say) -> dict:
     """CRU selection on the validation half; θ_o, θ_u and the CRU model on the test half."""
     from unlearnkit.data.halves import HalfSource
-    from unlearnkit.methods.llm.cru import cru, evaluate_in_memory, summarise
+    from unlearnkit.methods.llm.cru import cru, evaluate_in_memory, reference_in_memory, summarise
     from unlearnkit.models.patching import patched
 
     val, test = HalfSource(bench.source, 0), HalfSource(bench.source, 1)
-    ref_val, ref_test = _reference_on(reference, tok, val, cfg), _reference_on(reference, tok, test, cfg)
+    ref_val, ref_test = reference_in_memory(reference, tok, val, cfg), reference_in_memory(reference, tok, test, cfg)
     groups, report = cru(original, unlearned, tok, val, cfg, ref_val, units, k, say)
     with patched(original, unlearned, groups, lm) as m:
         cru_test = summarise(evaluate_in_memory(m, tok, test, cfg, ref_test))

@@ -40,9 +40,21 @@ def summarise(res) -> dict[str, float]:
     return {k: res.get(v) for k, v in SUMMARY_KEYS.items()}
 
 
+def sweep_config(eval_cfg):
+    """The evaluation settings of patching sweeps. Their summary (FQ, MU, ES, PrivLeak from Min-K%, …) uses
+    no GradNorm MIA, whose per-sample backward passes are about half of a SmolLM2 evaluation, so sweeps skip it."""
+    return eval_cfg.model_copy(update={"mia_gradnorm": False})
+
+
 def evaluate_in_memory(model, tok, source, eval_cfg, ref_res):
-    res = evaluate(model, tok, source, eval_cfg, model_id="mem-" + state_fingerprint(model))
+    res = evaluate(model, tok, source, sweep_config(eval_cfg), model_id="mem-" + state_fingerprint(model))
     return compare_to_reference(res, ref_res)
+
+
+def reference_in_memory(reference, tok, source, eval_cfg):
+    """θ_r's evaluation on ``source``, compared with itself: the reference of every sweep evaluation."""
+    res = evaluate(reference, tok, source, sweep_config(eval_cfg), model_id="mem-" + state_fingerprint(reference))
+    return compare_to_reference(res, res)
 
 
 def layer_sweep(original, unlearned, tok, source, eval_cfg, ref_res, units: list[str],
@@ -128,9 +140,7 @@ def cru_apply(ctx: PostHocContext, params: CRUParams):
     lm = locate_layers(ctx.original)
     units = lm.groups() if params.units == "groups" else transformer_layers(lm)
     val = HalfSource(ctx.source, 0)
-    ref = evaluate(ctx.reference, ctx.tokenizer, val, ctx.eval_config,
-                   model_id="mem-" + state_fingerprint(ctx.reference))
-    compare_to_reference(ref, ref)
+    ref = reference_in_memory(ctx.reference, ctx.tokenizer, val, ctx.eval_config)
     groups, report = cru(ctx.original, ctx.unlearned, ctx.tokenizer, val, ctx.eval_config, ref, units, params.k, ctx.say)
     return patched_copy(ctx.original, ctx.unlearned, groups, lm), report
 
