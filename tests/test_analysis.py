@@ -181,6 +181,28 @@ def test_sweep_evaluations_skip_the_gradnorm_mia_and_report_the_same_summary(pai
     assert C.sweep_config(cfg).mia_gradnorm is False and cfg.mia_gradnorm is True
 
 
+def test_a_cru_report_becomes_layer_curves_with_theta_o_and_theta_u_from_k_0_and_k_all(tmp_path):
+    """benchmarks/cru_layers.py: the validation sweep of a run's CRU entry as `layers` output; θ_o is the k = 0
+    candidate and θ_u the k = K one (K = 2 units here); a report with a given k has neither and says so."""
+    from unlearnkit.analysis.layers import cru_sweep_doc, write_layer_outputs
+    from unlearnkit.results.store import Run
+
+    def row(mu, fq, es):
+        return {"mu": mu, "fq_log_p": fq, "forget_es_exact": es, "retain_es_exact": 1.0}
+
+    sweep = {"layer.0": row(0.5, -3.0, 0.4), "layer.1": row(0.9, -9.0, 0.9)}
+    cands = [{"k": k, "groups": [], **r} for k, r in enumerate([row(0.93, -12.0, 1.0), row(0.9, -9.0, 0.9),
+                                                                   row(0.4, -1.0, 0.2)])]
+    rep = {"units": ["layer.0", "layer.1"], "sweep_validation": sweep, "candidates_validation": cands, "k": 1}
+    doc = cru_sweep_doc(rep)
+    assert doc["baselines"]["original"]["mu"] == 0.93 and doc["baselines"]["unlearned"]["fq_log_p"] == -1.0
+    assert doc["sweep"] == sweep and doc["half"] == "validation"
+    files = write_layer_outputs(doc, Run.open_at(tmp_path / "out", "layers"))
+    assert {f.name for f in files} == {"layers.json", "layers.csv", "layers.png"}
+    with pytest.raises(UnlearnkitError, match=r"candidates k = \[1\] only.*leave k unset"):
+        cru_sweep_doc({**rep, "candidates_validation": cands[1:2]})
+
+
 def test_choose_k_is_the_best_rank_sum():
     tie = [{"fq_log_p": -9.0, "mu": 0.9}, {"fq_log_p": -3.0, "mu": 0.8}, {"fq_log_p": -1.0, "mu": 0.1}]
     assert C.choose_k(tie) == 2  # rank sums 3+1, 2+2, 1+3 all tie at 4: the higher FQ wins

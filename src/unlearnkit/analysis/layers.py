@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from unlearnkit.errors import UnlearnkitError
+
 
 def layers_table(doc: dict) -> str:
     from unlearnkit.results.tables import format_table
@@ -38,6 +40,21 @@ def cru_table(rep: dict) -> str:
     return (f"CRU keeps {rep['k']} group(s) from θ_u: {', '.join(rep['groups_from_unlearned']) or '-'} "
             f"(k chosen on the validation half); test half:\n"
             + format_table(["model", "MU ↑", "FQ (ln p) ↑", "ES-exact forget ↓", "ES-exact retain ↑"], rows))
+
+
+def cru_sweep_doc(report: dict) -> dict:
+    """A CRU entry's report (``extra.post_hoc`` of a run's ``cru`` entry) as a layer-sweep document for
+    :func:`write_layer_outputs`: its patching sweep on the validation half, with θ_o and θ_u on that half taken
+    from the k = 0 and k = K candidates. Needs k chosen on validation (with a given k only one candidate exists)."""
+    cands = {c["k"]: c for c in report.get("candidates_validation", [])}
+    n = len(report["units"])
+    if 0 not in cands or n not in cands:
+        raise UnlearnkitError(f"this CRU report has candidates k = {sorted(cands)} only: θ_o (k = 0) and θ_u "
+                              f"(k = {n}) on the validation half exist only when k is chosen there (leave k unset)")
+    keys = ("mu", "fq_log_p", "forget_es_exact", "retain_es_exact")
+    return {"half": "validation", "baselines": {"original": {k: cands[0][k] for k in keys},
+                                                "unlearned": {k: cands[n][k] for k in keys}},
+            "sweep": report["sweep_validation"]}
 
 
 def write_layer_outputs(doc: dict, run) -> list[Path]:
