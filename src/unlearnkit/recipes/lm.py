@@ -465,7 +465,8 @@ def compute_method_entry(run: Run, bench: LMBench, refs: dict[str, EvalResult], 
                               merged=bool(params.peft and params.peft.save_merged) if adapter is not None else False)
         run.write_log(info.name, {"method": spec.name, "params": params.model_dump(), "hash": info.hash,
                                   "model_fingerprint": fp, **log})
-        say(f"{info.name}: unlearned in {log['wall_time']:.1f}s ({len(log.get('steps', []))} steps)")
+        n_steps = len(log.get("steps", []))  # post-hoc entries log a report, not steps
+        say(f"{info.name}: unlearned in {log['wall_time']:.1f}s" + (f" ({n_steps} steps)" if n_steps else ""))
     mid = model_id(str(run.layout.model(info.name))) if run.layout.model(info.name).is_dir() else None
     res = bench.task.compare(bench.evaluate(bench.for_eval(model), tok, cfg, model_id=mid), refs["retrain"])
     extra = {}
