@@ -359,6 +359,28 @@ def test_gradient_command_writes_curves_and_plots(capsys, tiny_models, tmp_path)
     assert "ga (forget term)" in svg and "npo (forget term)" in svg
 
 
+def test_layers_command_evaluates_every_model_in_the_dtype_asked_for(capsys, tiny_models, tmp_path, monkeypatch):
+    """`layers --dtype bfloat16`: θ_u is trained in float32 weights, then θ_r, θ_o, θ_u and every patched model
+    are evaluated in bfloat16 (the sweep's `evaluate` sees four models: θ_r, θ_o, θ_u and θ_o ← θ_u[layer.1]),
+    and the dtype is written to the output's config."""
+    seen = []
+    real = C.evaluate
+
+    def spy(model, *a, **k):
+        seen.append(next(model.parameters()).dtype)
+        return real(model, *a, **k)
+
+    monkeypatch.setattr(C, "evaluate", spy)
+    rc, out = _cli(capsys, "layers", "--method", "ga", "--dtype", "bfloat16", "--layers", "1", "--model",
+                   str(tiny_models.original), "--data", str(tiny_models.data_dir), "--reference",
+                   str(tiny_models.reference_for("forget10")), "--out", str(tmp_path / "ly"), "--max-new-tokens", "8",
+                   "max_steps=2", "lr=1e-3", "batch_size=4")
+    assert rc == 0, out.err
+    assert seen == [torch.bfloat16] * 4, seen  # θ_r, θ_o, θ_u, layer.1
+    doc = json.loads((tmp_path / "ly" / "layers.json").read_text())
+    assert list(doc["sweep"]) == ["layer.1"] and doc["meta"]["config"]["dtype"] == "torch.bfloat16"
+
+
 @pytest.mark.parametrize("cmd", ["gradient", "squeeze", "layers"])
 def test_analysis_commands_have_help(capsys, cmd):
     with pytest.raises(SystemExit) as e:

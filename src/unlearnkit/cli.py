@@ -409,7 +409,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
         raise UnlearnkitError(f"--layers takes comma-separated layer indices (e.g. 0,2), got {args.layers!r}") from None
     opt = LayersOptions(bench=_bench_args(args), unlearned=args.unlearned, method=args.method,
                         overrides=parse_overrides(_overrides(args)), layers=layers, cru=args.cru, k=args.k,
-                        max_new_tokens=args.max_new_tokens, out=args.out)
+                        max_new_tokens=args.max_new_tokens, out=args.out, dtype=args.dtype)
     run, doc, files = run_layers(opt, _say)
     _say("")
     _say(layers_table(doc))
@@ -677,6 +677,9 @@ def _add_layers(sub) -> None:
     ly.add_argument("--cru", action="store_true", help="also run CRU (validation/test halves of the subjects)")
     ly.add_argument("--k", type=int, metavar="K", help="CRU: keep exactly K groups from θ_u (default: chosen on validation)")
     ly.add_argument("--max-new-tokens", type=int, default=200, help="generation cap for ROUGE-L in MU (default 200)")
+    ly.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
+                    help="precision of every evaluated model (θ_o, θ_u, θ_r and each patched model; θ_u is trained "
+                         "in float32 weights first); auto: bfloat16 on a GPU that supports it, else float32")
     _add_bench_args(ly, reference=True)
     ly.add_argument("overrides", nargs="*", metavar="key=value", help="with --method: hyperparameters, e.g. lr=2e-4")
     ly.set_defaults(func=cmd_layers)

@@ -120,6 +120,7 @@ class LayersOptions:
     k: int | None = None
     max_new_tokens: int = 200
     out: str | None = None
+    dtype: str = "auto"  # every evaluated model's precision (resolve_dtype)
 
     def check(self) -> None:
         if self.overrides and not self.method:
@@ -137,7 +138,7 @@ def run_layers(opt: LayersOptions, say: Say) -> tuple[Run, dict, list]:
     """θ_o with one group from θ_u at a time: MU, FQ, forget ES per group; optionally CRU."""
     from unlearnkit.analysis.layers import write_layer_outputs
     from unlearnkit.engine.evaluate import EvalConfig
-    from unlearnkit.models.lm import load_model, pick_device
+    from unlearnkit.models.lm import load_model, pick_device, resolve_dtype
     from unlearnkit.models.patching import check_same_architecture, transformer_layers
 
     opt.check()
@@ -154,9 +155,11 @@ def run_layers(opt: LayersOptions, say: Say) -> tuple[Run, dict, list]:
         unlearned, made = _make_unlearned(opt.method, opt.overrides or {}, bench, device, say)
     check_same_architecture(original, unlearned)
     cfg = EvalConfig(forget=bench.forget, max_new_tokens=opt.max_new_tokens)
-    reference, _ = load_model(bench.reference, device=device)
+    dtype = resolve_dtype(opt.dtype)
+    reference = load_model(bench.reference, device=device)[0].to(dtype)
+    original, unlearned = original.to(dtype), unlearned.to(dtype)  # one precision for every evaluated model
     config = {"command": "layers", "model": bench.original, "data": bench.data, "forget": bench.forget,
-              "reference": bench.reference, **made, "max_new_tokens": opt.max_new_tokens}
+              "reference": bench.reference, **made, "max_new_tokens": opt.max_new_tokens, "dtype": str(dtype)}
     doc = _sweep(original, unlearned, reference, tok, bench, cfg, units if opt.layers else None, lm, say)
     doc = {"meta": provenance(config), **doc}
     if opt.cru:
