@@ -76,10 +76,12 @@ def write_layer_outputs(doc: dict, run) -> list[Path]:
         ax.plot(x, [doc["sweep"][u][key] for u in units], marker="o", color="tab:purple", label="θ_o ← θ_u[group]")
         ax.axhline(doc["baselines"]["original"][key], ls="--", color="tab:green", label="θ_o")
         ax.axhline(doc["baselines"]["unlearned"][key], ls="--", color="tab:red", label="θ_u")
-        ax.set_xticks(x, [u.replace("layer.", "L") for u in units], rotation=45)
+        step = max(1, len(units) // 12)  # a deep model (32 groups) gets every few labels, not an overlapping row
+        ax.set_xticks(x[::step], [u.replace("layer.", "L") for u in units][::step], rotation=45)
         ax.set_title(title)
         ax.legend(fontsize=7)
-    fig.suptitle("Layer-wise patching: θ_o with one group taken from θ_u")
+    half = f" ({doc['half']} half)" if doc.get("half") else ""
+    fig.suptitle(f"Layer-wise patching: θ_o with one group taken from θ_u{half}")
     files.append(save_figure(fig, out("layers.png")))
     if "cru" in doc:
         rep = doc["cru"]
