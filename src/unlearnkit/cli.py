@@ -483,8 +483,7 @@ def _add_eval(sub) -> None:
     ev.add_argument("--out", metavar="DIR", help="output directory (default: a new run under $UNLEARNKIT_HOME/runs)")
     ev.add_argument("--force", action="store_true", help="recompute even if --out holds this evaluation (the old "
                     "output is moved aside)")
-    ev.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
-                    help="auto: bfloat16 on a GPU that supports it, else float32")
+    _add_dtype_arg(ev, "")
     ev.add_argument("--judge", metavar="BACKEND", nargs="?", const="",
                     help="also judge the forget answers: Naturalness/Similarity with BACKEND (local:MODEL or "
                          "openai:MODEL) and the offline proxies; --judge alone: proxies only")
@@ -663,6 +662,16 @@ def _add_analyses(sub) -> None:
     _add_layers(sub)
 
 
+def _add_dtype_arg(p, what: str) -> None:
+    """``--dtype``: the one evaluation precision (config.EvalDtype), for every command that evaluates models."""
+    from typing import get_args
+
+    from unlearnkit.config import EvalDtype
+
+    p.add_argument("--dtype", choices=list(get_args(EvalDtype)), default="auto",
+                   help=what + "auto: bfloat16 on a GPU that supports it, else float32")
+
+
 def _add_layers(sub) -> None:
     ly = sub.add_parser(
         "layers", help="layer-wise patching sweep (θ_o with one layer from θ_u) and CRU",
@@ -677,9 +686,8 @@ def _add_layers(sub) -> None:
     ly.add_argument("--cru", action="store_true", help="also run CRU (validation/test halves of the subjects)")
     ly.add_argument("--k", type=int, metavar="K", help="CRU: keep exactly K groups from θ_u (default: chosen on validation)")
     ly.add_argument("--max-new-tokens", type=int, default=200, help="generation cap for ROUGE-L in MU (default 200)")
-    ly.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
-                    help="precision of every evaluated model (θ_o, θ_u, θ_r and each patched model; θ_u is trained "
-                         "in float32 weights first); auto: bfloat16 on a GPU that supports it, else float32")
+    _add_dtype_arg(ly, "precision of every evaluated model (θ_o, θ_u, θ_r and each patched model; θ_u is trained in "
+                   "float32 weights first); ")
     _add_bench_args(ly, reference=True)
     ly.add_argument("overrides", nargs="*", metavar="key=value", help="with --method: hyperparameters, e.g. lr=2e-4")
     ly.set_defaults(func=cmd_layers)

@@ -45,6 +45,10 @@ Seed = Annotated[int, Field(ge=0, le=2**31 - 1, description="random seed (0 … 
 Epochs = Annotated[int, Field(ge=1, le=100_000)]
 BatchSize = Annotated[int, Field(ge=1, le=1_000_000)]
 LearningRate = Annotated[float, Field(gt=0, le=10.0, description="learning rate (0, 10]")]
+# Precisions, each named once: how a model is *trained* (engine.train.cpu_autocast; weights stay float32) and the one
+# dtype every model of a comparison is *evaluated* in (models.lm.resolve_dtype).
+Precision = Literal["auto", "bf16"]
+EvalDtype = Literal["auto", "float32", "bfloat16"]
 
 
 def format_validation_error(err: ValidationError, prefix: str = "") -> str:
@@ -175,7 +179,7 @@ class TrainRecipe(OmitWhenDefault):
     max_grad_norm: float = Field(1.0, gt=0)
     schedule: Literal["linear", "constant", "cosine"] = "cosine"
     seed: Seed = 0
-    precision: Literal["auto", "bf16"] = Field(
+    precision: Precision = Field(
         "auto", description="auto = bf16 mixed precision on a GPU that has it, float32 on a CPU; bf16 = bf16 autocast "
         "on a CPU too (float32 weights; ~1.7x faster where the CPU has native bf16)")
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from pydantic import Field, ValidationInfo, field_validator
 
-from unlearnkit.config import BuildConfig, OmitWhenDefault, Seed, StrictModel
+from unlearnkit.config import BuildConfig, EvalDtype, OmitWhenDefault, Precision, Seed, StrictModel
 from unlearnkit.engine.executor import ExecutorConfig
 from unlearnkit.errors import UnlearnkitError
 
@@ -77,9 +77,9 @@ class ReliabilityConfig(OmitWhenDefault):
     seed: Seed = 0
     name: str | None = Field(None, description="run name (default: a hash of this config)")
     executor: ExecutorConfig = Field(ExecutorConfig(), description="pool trainings and measurements: local or ray")
-    precision: Literal["auto", "bf16"] = Field("auto", description="training precision of the pool and of the "
+    precision: Precision = Field("auto", description="training precision of the pool and of the "
                                                "relearning attack (as a method's `precision`)")
-    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+    dtype: EvalDtype = Field(
         "auto", description="the one precision every pool model is measured in (auto: bfloat16 on a GPU that has "
         "it, else float32); the relearning attack trains a float32 copy")
 

@@ -13,13 +13,14 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, get_args
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import send_to_device
 from tqdm.auto import tqdm
 
+from unlearnkit.config import Precision
 from unlearnkit.engine import distributed as dist
 from unlearnkit.engine import sharding
 from unlearnkit.engine.steplog import LogStep, step_logger
@@ -65,7 +66,7 @@ def accelerator_on_cpu() -> bool:
     return not torch.cuda.is_available()
 
 
-PRECISIONS = ("auto", "bf16")
+PRECISIONS = get_args(Precision)
 
 
 def cpu_autocast(acc: Accelerator, precision: str) -> Callable[[], Any]:

@@ -27,7 +27,7 @@ import torch
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from unlearnkit.analysis.calibration import CalibrationConfig
-from unlearnkit.config import BuildConfig, Seed, StrictModel, validate
+from unlearnkit.config import BuildConfig, EvalDtype, Seed, StrictModel, validate
 from unlearnkit.data.prompts import PromptFormat, resolve_prompt
 from unlearnkit.engine import distributed as dist
 from unlearnkit.engine.evaluate import ENGINE_VERSION, EvalConfig, EvalResult
@@ -72,7 +72,7 @@ class RunConfig(StrictModel):
                                                      description="per-method overrides, keyed by the name in methods")
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1, max_length=1000)
     eval: EvalConfig = EvalConfig()
-    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+    dtype: EvalDtype = Field(
         "auto", description="the ONE precision every model of the comparison is evaluated in (auto: bfloat16 on a "
         "GPU that has it, else float32); training always keeps float32 weights")
     prompt: PromptFormat | str | None = Field(

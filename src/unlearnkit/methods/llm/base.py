@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from pydantic import Field
 
-from unlearnkit.config import BatchSize, Epochs, LearningRate, OmitWhenDefault, Seed
+from unlearnkit.config import BatchSize, Epochs, LearningRate, OmitWhenDefault, Precision, Seed
 from unlearnkit.data.prompts import IGNORE
 from unlearnkit.models.adapters import LoraSpec
 
@@ -57,7 +57,7 @@ class LMParams(OmitWhenDefault):
                                   "dropout, target_modules or all-linear; save_merged); see docs/scale.md")
     gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass (less memory, "
                                          "about a third more compute)")
-    precision: Literal["auto", "bf16"] = Field(
+    precision: Precision = Field(
         "auto", description="training precision: auto = bf16 mixed precision on a GPU that has it, float32 on a CPU; "
         "bf16 = bf16 autocast on a CPU too (float32 weights; ~1.7x faster where the CPU has native bf16)")
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
-from unlearnkit.config import StrictModel
+from unlearnkit.config import Precision, StrictModel
 from unlearnkit.methods import MethodSpec, register
 from unlearnkit.methods.llm.posthoc import PostHoc, PostHocContext
 
@@ -38,7 +38,7 @@ class RTParams(StrictModel):
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
     seed: int = 0
-    precision: Literal["auto", "bf16"] = Field("auto", description="training precision (as every method's)")
+    precision: Precision = Field("auto", description="training precision (as every method's)")
 
 
 def rt_apply(ctx: PostHocContext, params: RTParams):
