@@ -31,7 +31,7 @@ def src(tiny_models):
 
 def _naive_stats(model, ids, mask, select, tgt):
     """The reference arithmetic: the model's own full logits at the answer positions, then the statistics."""
-    logits = model(input_ids=ids, attention_mask=mask).logits[select].float()  # (N, vocab)
+    logits = model(input_ids=ids, attention_mask=mask).logits[select]  # (N, vocab), in the model's dtype
     logp = torch.log_softmax(logits, -1)
     lp = logp.gather(1, tgt[:, None]).squeeze(1)
     p = logp.exp()
@@ -68,7 +68,7 @@ def test_chunked_answer_statistics_equal_the_full_logits_path(tiny_models, src):
     assert torch.equal(chunked[1], naive[1])
     head = model.get_output_embeddings()
     rows = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state[select]
-    logits = head(rows).float()
+    logits = head(rows)  # the model's dtype (float64 for the embedded models), as answer_stats keeps it
     logp = torch.log_softmax(logits, -1)
     assert torch.equal(one[0], logp.gather(1, tgt[:, None]).squeeze(1))
     assert torch.equal(one[1], logits.argmax(-1) == tgt)

@@ -669,7 +669,8 @@ def _add_dtype_arg(p, what: str) -> None:
     from unlearnkit.config import EvalDtype
 
     p.add_argument("--dtype", choices=list(get_args(EvalDtype)), default="auto",
-                   help=what + "auto: bfloat16 on a GPU that supports it, else float32")
+                   help=what + "auto: float64 for float64 models (the embedded ones), else bfloat16 on a GPU that supports it, "
+                   "else float32")
 
 
 def _add_layers(sub) -> None:
@@ -687,7 +688,7 @@ def _add_layers(sub) -> None:
     ly.add_argument("--k", type=int, metavar="K", help="CRU: keep exactly K groups from θ_u (default: chosen on validation)")
     ly.add_argument("--max-new-tokens", type=int, default=200, help="generation cap for ROUGE-L in MU (default 200)")
     _add_dtype_arg(ly, "precision of every evaluated model (θ_o, θ_u, θ_r and each patched model; θ_u is trained in "
-                   "float32 weights first); ")
+                   "float32 weights — float64 for float64 models — first); ")
     _add_bench_args(ly, reference=True)
     ly.add_argument("overrides", nargs="*", metavar="key=value", help="with --method: hyperparameters, e.g. lr=2e-4")
     ly.set_defaults(func=cmd_layers)

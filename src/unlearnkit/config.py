@@ -45,10 +45,12 @@ Seed = Annotated[int, Field(ge=0, le=2**31 - 1, description="random seed (0 … 
 Epochs = Annotated[int, Field(ge=1, le=100_000)]
 BatchSize = Annotated[int, Field(ge=1, le=1_000_000)]
 LearningRate = Annotated[float, Field(gt=0, le=10.0, description="learning rate (0, 10]")]
-# Precisions, each named once: how a model is *trained* (engine.train.cpu_autocast; weights stay float32) and the one
-# dtype every model of a comparison is *evaluated* in (models.lm.resolve_dtype).
+# Precisions, each named once: how a model is *trained* (engine.train.cpu_autocast; weights stay float32, or float64
+# for float64 models), the one dtype every model of a comparison is *evaluated* in (models.lm.resolve_dtype), and the
+# weights of the embedded tiny model (TinyLlamaConfig.dtype).
 Precision = Literal["auto", "bf16"]
-EvalDtype = Literal["auto", "float32", "bfloat16"]
+EvalDtype = Literal["auto", "float32", "bfloat16", "float64"]
+WeightsDtype = Literal["float32", "float64"]
 
 
 def format_validation_error(err: ValidationError, prefix: str = "") -> str:
@@ -159,6 +161,10 @@ class TinyLlamaConfig(StrictModel):
     intermediate_size: int = Field(352, ge=16)
     max_position_embeddings: int = Field(128, ge=32)
     vocab_size: int = Field(2048, ge=300, description="size of the locally trained tokenizer")
+    dtype: WeightsDtype = Field(
+        "float64", description="weights (initialised, trained, saved and evaluated in it): float64 makes the embedded "
+        "benchmark's table the same on every CPU kernel path and thread count (docs/benchmark.md, Determinism); "
+        "float32 is about 1.3x faster and its digits move with the CPU")
 
     @model_validator(mode="after")
     def _heads_divide(self) -> TinyLlamaConfig:

@@ -29,6 +29,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from unlearnkit.config import BuildConfig, EvalDtype, OmitWhenDefault, Precision, Seed, StrictModel
 from unlearnkit.engine.executor import ExecutorConfig
+from unlearnkit.engine.precision import train_dtype, upcast
 from unlearnkit.errors import UnlearnkitError
 
 INTERVENTIONS = ("relearn", "jailbreak", "paraphrase", "noise", "quant8", "quant4")
@@ -80,8 +81,8 @@ class ReliabilityConfig(OmitWhenDefault):
     precision: Precision = Field("auto", description="training precision of the pool and of the "
                                                "relearning attack (as a method's `precision`)")
     dtype: EvalDtype = Field(
-        "auto", description="the one precision every pool model is measured in (auto: bfloat16 on a GPU that has "
-        "it, else float32); the relearning attack trains a float32 copy")
+        "auto", description="the one precision every pool model is measured in (auto: float64 for float64 models, "
+        "else bfloat16 on a GPU that has it, else float32); the relearning attack trains a float32 (float64) copy")
 
     omit_when_default: ClassVar[dict[str, Any]] = {"precision": "auto", "dtype": "auto"}  # older runs keep their names
 
@@ -136,7 +137,8 @@ def quantize_rtn(w: torch.Tensor, bits: int) -> torch.Tensor:
     if bits < 2:
         raise UnlearnkitError("quantisation needs at least 2 bits")
     levels = 2 ** (bits - 1) - 1
-    w2 = (w.reshape(w.shape[0], -1) if w.dim() > 1 else w.reshape(1, -1)).float()  # bf16 weights: scale in fp32
+    w2 = (w.reshape(w.shape[0], -1) if w.dim() > 1 else w.reshape(1, -1))
+    w2 = upcast(w2)  # bf16 weights: scale in fp32
     scale = w2.abs().amax(dim=1, keepdim=True).clamp_min(1e-12) / levels
     q = torch.clamp(torch.round(w2 / scale), -levels, levels)
     return (q * scale).reshape(w.shape).to(w.dtype)
@@ -191,12 +193,12 @@ def measure(model, tokenizer, records: list[dict], role: str, question: Callable
 
 def relearned(model, tokenizer, forget_records: list[dict], cfg: RelearnConfig, seed: int, precision: str = "auto"):
     """The relearning attack: a copy of ``model`` fine-tuned a few steps on part of the forget set (a float32 copy
-    trained at ``precision``, returned in ``model``'s dtype: small steps are not lost to bf16 rounding)."""
+    — float64 for a float64 model — trained at ``precision``, returned in ``model``'s dtype: small steps are not lost to bf16 rounding)."""
     from unlearnkit.engine.data import encode_records, make_loader, sft_loss
     from unlearnkit.engine.train import train_loop
 
     dtype = next(model.parameters()).dtype
-    attacked = copy.deepcopy(model).float()
+    attacked = copy.deepcopy(model).to(train_dtype(dtype))
     part = forget_records[: max(1, round(cfg.fraction * len(forget_records)))]
     loader = make_loader(encode_records(tokenizer, part), cfg.batch_size, tokenizer.pad_token_id, seed=seed)
     epochs = math.ceil(cfg.steps / max(1, len(loader)))

@@ -6,8 +6,11 @@ from typing import Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
+from transformers import PreTrainedModel
 
-from unlearnkit.data.prompts import Encoded, collate, encode_pair, encode_text
+from unlearnkit.data.prompts import IGNORE, Encoded, collate, encode_pair, encode_text
+from unlearnkit.engine import distributed as dist
+from unlearnkit.engine.precision import upcast
 
 
 class EncodedDataset(Dataset):
@@ -52,7 +55,36 @@ def make_loader(items: Sequence[Encoded], batch_size: int, pad_id: int, shuffle:
     )
 
 
+def lean_head(model):
+    """(decoder, head, softcap) when the logits are head(decoder output) [softcapped]; else None."""
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    cfg = getattr(model, "config", None)
+    if decoder is None or not isinstance(head, torch.nn.Linear) or any(
+            getattr(cfg, k, None) not in (None, 1, 1.0) for k in ("logit_scale", "logits_scaling")):
+        return None
+    return decoder, head, getattr(cfg, "final_logit_softcapping", None)
+
+
+def causal_lm_loss(model, input_ids, attention_mask, labels) -> torch.Tensor:
+    """Mean NLL of ``labels`` (−100 = ignored) under next-token prediction, as transformers' ``ForCausalLMLoss``
+    defines it (labels shifted by one), with two differences: the output head runs on the answer positions only (a
+    plain transformers model in one process; otherwise the model's full logits, then those positions), and the
+    logits are upcast only from half precision (:func:`~unlearnkit.engine.precision.upcast`) — transformers casts
+    them to float32, which would put float32 rounding back into a float64 model's training."""
+    shifted = torch.nn.functional.pad(labels, (0, 1), value=IGNORE)[..., 1:].to(input_ids.device)
+    keep = shifted != IGNORE
+    lean = lean_head(model) if dist.world_size() == 1 and isinstance(model, PreTrainedModel) else None
+    if lean is None:
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[keep]
+    else:
+        decoder, head, softcap = lean
+        logits = head(decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[keep])
+        if softcap:
+            logits = torch.tanh(logits / softcap) * softcap
+    return torch.nn.functional.cross_entropy(upcast(logits), shifted[keep])
+
+
 def sft_loss(model, batch) -> tuple[torch.Tensor, dict[str, float]]:
     """Mean NLL over answer tokens (labels are -100 on prompt and padding)."""
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
-    return out.loss, {}
+    return causal_lm_loss(model, batch["input_ids"], batch["attention_mask"], batch["labels"]), {}

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import torch
 
 from unlearnkit.data.prompts import Encoded, collate
+from unlearnkit.engine.data import causal_lm_loss
+from unlearnkit.engine.precision import upcast
 
 
 def _norm(grads: list[torch.Tensor], p: int | str) -> float:
@@ -21,7 +23,7 @@ def _norm(grads: list[torch.Tensor], p: int | str) -> float:
         return max(float(g.abs().max()) for g in grads)
     if p == 1:
         return float(sum(g.abs().sum() for g in grads))
-    return float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads)))
+    return float(torch.sqrt(sum((upcast(g) ** 2).sum() for g in grads)))
 
 
 def gradient_norms(model, tokenizer, encoded: Sequence[Encoded], p: int | str = 2) -> list[float]:
@@ -40,8 +42,8 @@ def gradient_norms(model, tokenizer, encoded: Sequence[Encoded], p: int | str = 
         with torch.enable_grad():
             for e in encoded:
                 batch = collate([e], tokenizer.pad_token_id)
-                loss = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                             labels=batch["labels"].to(device)).loss
+                loss = causal_lm_loss(model, batch["input_ids"].to(device), batch["attention_mask"].to(device),
+                                      batch["labels"].to(device))
                 out.append(_norm([g for g in torch.autograd.grad(loss, params, allow_unused=True) if g is not None], p))
     finally:
         for q, f in zip(params, flags):

@@ -27,6 +27,8 @@ import torch
 
 from unlearnkit.data.prompts import IGNORE, Encoded, collate, encode_pair, fit_to_context
 from unlearnkit.engine import distributed as dist
+from unlearnkit.engine.data import lean_head
+from unlearnkit.engine.precision import upcast
 
 
 @dataclass
@@ -93,7 +95,7 @@ LOGITS_BUDGET = 1 << 24
 
 def _row_stats(logits: torch.Tensor, tgt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Log-prob of the target, argmax flag and Min-K%++ score per row of ``logits``  # (rows, vocab) → 3 × (rows,)."""
-    logits = logits.float()
+    logits = upcast(logits)
     logp = torch.log_softmax(logits, dim=-1)
     lp = logp.gather(1, tgt[:, None]).squeeze(1)
     correct = logits.argmax(-1) == tgt
@@ -104,21 +106,10 @@ def _row_stats(logits: torch.Tensor, tgt: torch.Tensor) -> tuple[torch.Tensor, t
     return lp, correct, z
 
 
-def _lean_head(model):
-    """(decoder, head, softcap) when the logits are head(decoder output) [softcapped]; else None."""
-    decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    cfg = getattr(model, "config", None)
-    if decoder is None or not isinstance(head, torch.nn.Linear) or any(
-            getattr(cfg, k, None) not in (None, 1, 1.0) for k in ("logit_scale", "logits_scaling")):
-        return None
-    return decoder, head, getattr(cfg, "final_logit_softcapping", None)
-
-
 def answer_stats(model, input_ids, attention_mask, select, tgt, budget: int = LOGITS_BUDGET):
     """Per answer token (the True entries of ``select``, targets ``tgt``): log-prob, argmax flag, Min-K%++ z,
     computed in row chunks of at most ``budget`` logits  # 3 × (N,)."""
-    lean = _lean_head(model)
+    lean = lean_head(model)
     if lean is None:  # logits that are not a plain head(hidden): the model's own (full) logits
         logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[select]
         rows, head, softcap = logits, None, None

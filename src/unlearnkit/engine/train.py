@@ -163,7 +163,7 @@ def train_loop(
     process on return); logged terms are means."""
     acc = accelerator or make_accelerator(grad_accum)
     run = _Prepared.make(acc, model, loader, dist.strategy(), lr, weight_decay, params, optimizer_factory, after_step,
-                         fused=precision == "bf16")
+                         fused=precision == "bf16" or _float64(model))
     plan = _plan(acc, run.loader, loss_fn, passes)
     total = sum(schedule_length(sum(len(ps.loader) for ps in plan(e)), grad_accum, 1, None) for e in range(epochs))
     total = min(total, max_steps) if max_steps is not None else total
@@ -182,10 +182,15 @@ def train_loop(
     return loop.log
 
 
+def _float64(model: torch.nn.Module) -> bool:
+    return any(p.dtype == torch.float64 for p in model.parameters())
+
+
 def _fused_ok(params: list, strategy: str) -> bool:
     """AdamW's fused kernel (one pass over the weights: ~4× faster than the per-tensor loop on a CPU, a tenth of a
-    135 M-parameter step there) is used on the ``precision="bf16"`` path, for plain float tensors on a CPU or GPU;
-    sharded shadows and the default path keep the per-tensor loop (so models built before keep their numbers)."""
+    135 M-parameter step there) is used on the ``precision="bf16"`` path and for float64 models, for plain float
+    tensors on a CPU or GPU; sharded shadows and the float32 default path keep the per-tensor loop (so float32 models
+    built before keep their numbers)."""
     return strategy not in ("fsdp", "deepspeed") and bool(params) and all(
         p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
 

@@ -23,17 +23,20 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, Llama
 from unlearnkit.config import TinyLlamaConfig
 from unlearnkit.data.prompts import prompt_format, resolve_prompt, set_prompt_format, tokenizer_hash
 from unlearnkit.engine import distributed as dist
+from unlearnkit.engine.precision import keep_float64_norms, train_dtype
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import atomic_dir, atomic_write_json, file_hash, home, lock_path, locked, read_json_or_none
 from unlearnkit.models.adapters import Adapter, adapter_base, is_adapter_dir, is_peft, merged_tensors
 from unlearnkit.models.sources import ALIASES, gguf_digest, resolve_revision
 
+keep_float64_norms()  # float64 models (the embedded ones) compute in float64 throughout
 MODEL_META = "unlearnkit_model.json"  # written by save_model beside the weights
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def build_tiny_llama(cfg: TinyLlamaConfig, tokenizer, seed: int) -> LlamaForCausalLM:
-    """A freshly initialised Llama-style model (deterministic for a seed)."""
+    """A freshly initialised Llama-style model in ``cfg.dtype`` (deterministic for a seed: the weights are drawn in
+    that dtype, whose normal sampler gives the same bits on every CPU kernel path)."""
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden_size,
@@ -47,9 +50,15 @@ def build_tiny_llama(cfg: TinyLlamaConfig, tokenizer, seed: int) -> LlamaForCaus
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
         rope_theta=10000.0,
+        dtype=cfg.dtype,
     )
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(getattr(torch, cfg.dtype))  # initialised in its own dtype, not rounded from float32
+    try:
+        model = LlamaForCausalLM(config)
+    finally:
+        torch.set_default_dtype(previous)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model
 
@@ -121,7 +130,8 @@ def load_model(name_or_path: str | Path, device: str | torch.device | None = Non
     """Load (model, tokenizer) from a local directory, a hub name (``org/name``, ``org/name@revision``),
     a GGUF file or a short name (:data:`unlearnkit.models.sources.ALIASES`, e.g. ``smollm2-135m``).
 
-    The tokenizer carries the prompt format: ``prompt`` (a preset name or :class:`PromptFormat`) if
+    ``dtype=None`` loads the precision the model trains in (:func:`unlearnkit.engine.precision.train_dtype` of the
+    stored dtype: float64 models stay float64, everything else is float32). The tokenizer carries the prompt format: ``prompt`` (a preset name or :class:`PromptFormat`) if
     given, else the one saved with the model, else the default. Clear errors for a missing path,
     pickled weights, or a tokenizer that does not belong to the model."""
     name_or_path = resolve_source(str(name_or_path))
@@ -132,7 +142,7 @@ def load_model(name_or_path: str | Path, device: str | torch.device | None = Non
     allow_pickle = pickle_allowed() if allow_pickle is None else allow_pickle
     tok = load_tokenizer(name, revision)
     try:
-        model = AutoModelForCausalLM.from_pretrained(os.path.expanduser(name), dtype=dtype or torch.float32,
+        model = AutoModelForCausalLM.from_pretrained(os.path.expanduser(name), dtype=dtype or train_dtype(stored_dtype(name)),
                                                      revision=revision, use_safetensors=None if allow_pickle else True)
     except (OSError, ValueError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -162,8 +172,8 @@ def is_saved_model(path: str | Path) -> bool:
 
 
 def load_adapter_model(path: str | Path, device=None, dtype: torch.dtype | None = None, prompt=None):
-    """(model, tokenizer) of a saved LoRA θ_u: its base (checked against the recorded fingerprint) loaded in float32,
-    the adapter merged (θ_o + ΔW, :class:`unlearnkit.models.adapters.Adapter`), then cast to ``dtype``."""
+    """(model, tokenizer) of a saved LoRA θ_u: its base (checked against the recorded fingerprint) loaded in the dtype it
+    trains in (float32, or float64 for float64 models), the adapter merged (θ_o + ΔW, :class:`unlearnkit.models.adapters.Adapter`), then cast to ``dtype``."""
     path = Path(path).expanduser()
     base, fingerprint = adapter_base(path)
     if fingerprint is not None and model_id(base) != fingerprint:
@@ -178,7 +188,7 @@ def load_adapter_model(path: str | Path, device=None, dtype: torch.dtype | None 
         saved = meta.get("prompt") if isinstance(meta, dict) else None
         set_prompt_format(tok, resolve_prompt(prompt) or (resolve_prompt(saved) if saved else None))
     model.unlearnkit_source = str(path)
-    if dtype is not None and dtype != torch.float32:
+    if dtype is not None:
         model.to(dtype)
     if device is not None:
         model.to(device)
@@ -264,12 +274,36 @@ def model_id(path: str, model=None) -> str:
     return f"hub-{name.replace('/', '--')}@{commit or resolve_revision(name, rev)}"
 
 
-def resolve_dtype(name: str) -> torch.dtype:
-    if name == "float32":
-        return torch.float32
-    if name == "bfloat16":
-        return torch.bfloat16
+def resolve_dtype(name: str, model: str | Path | None = None) -> torch.dtype:
+    """The evaluation dtype ``name`` (config.EvalDtype). ``auto``: float64 when ``model`` (the comparison's θ_o) is
+    stored in float64 (the embedded tiny models), else bfloat16 on a GPU that has it, else float32."""
+    if name in ("float32", "bfloat16", "float64"):
+        return getattr(torch, name)
+    if model is not None and stored_dtype(model) == torch.float64:
+        return torch.float64
     return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+
+
+def stored_dtype(model: str | Path) -> torch.dtype | None:
+    """The dtype a model's ``config.json`` records (a local directory's, or a hub model's through transformers'
+    config loader: cached or fetched as ``from_pretrained`` would); None when it records none or cannot be read."""
+    name, rev = split_revision(resolve_source(str(model)))
+    path = Path(name).expanduser()
+    if path.is_dir():
+        cfg = read_json_or_none(path / "config.json")
+        value = (cfg.get("dtype") or cfg.get("torch_dtype")) if isinstance(cfg, dict) else None
+    elif is_hub_name(name):
+        try:
+            from transformers import AutoConfig
+
+            hub = AutoConfig.from_pretrained(name, revision=rev)
+            value = getattr(hub, "dtype", None) or getattr(hub, "torch_dtype", None)
+        except (OSError, ValueError):
+            return None
+    else:
+        return None
+    value = str(value).removeprefix("torch.") if value is not None else None
+    return getattr(torch, value, None) if isinstance(value, str) and value.startswith("float") else None
 
 
 def pick_device() -> torch.device:

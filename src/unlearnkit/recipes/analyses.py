@@ -155,10 +155,10 @@ def run_layers(opt: LayersOptions, say: Say) -> tuple[Run, dict, list]:
         unlearned, made = _make_unlearned(opt.method, opt.overrides or {}, bench, device, say)
     check_same_architecture(original, unlearned)
     cfg = EvalConfig(forget=bench.forget, max_new_tokens=opt.max_new_tokens)
-    dtype = resolve_dtype(opt.dtype)
+    dtype = resolve_dtype(opt.dtype, bench.original)
     reference = load_model(bench.reference, device=device, dtype=dtype)[0]
     original, unlearned = original.to(dtype), unlearned.to(dtype)  # one precision for every evaluated model (θ_u was
-    # trained in float32 weights, so θ_o and θ_u are loaded as float32 and cast here)
+    # trained in float32 or float64 weights, so θ_o and θ_u are loaded in that dtype and cast here)
     config = {"command": "layers", "model": bench.original, "data": bench.data, "forget": bench.forget,
               "reference": bench.reference, **made, "max_new_tokens": opt.max_new_tokens, "dtype": str(dtype)}
     doc = _sweep(original, unlearned, reference, tok, bench, cfg, units if opt.layers else None, lm, say)

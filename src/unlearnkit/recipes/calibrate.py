@@ -55,7 +55,7 @@ def calibrate_run(parent: Run, cfg: CalibrationConfig, say: Say = print) -> Cali
         if child.status(info) != "done":
             write_eval(child, info, refs[name], parent.record(name).provenance)
     target = cfg.tau * refs["original"].value(cfg.metric)
-    model, tok = load_model(inputs["original"], device=pick_device(), dtype=resolve_dtype(run_cfg.dtype),
+    model, tok = load_model(inputs["original"], device=pick_device(), dtype=resolve_dtype(run_cfg.dtype, inputs["original"]),
                             prompt=run_cfg.prompt)
     alphas, curves = {}, {}
     for method in run_cfg.methods:

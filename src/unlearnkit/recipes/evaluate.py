@@ -93,7 +93,7 @@ def evaluate_paths(model: str, benchmark: str, data: str | None, reference: str 
     prepared = (_tofu_inputs(model, benchmark, data, reference, no_reference, cfg, say) if t.name == "tofu"
                 else _task_inputs(t, model, benchmark, data, reference, no_reference, cfg, options, say))
     reference = prepared.reference or None
-    dt = resolve_dtype(dtype)
+    dt = resolve_dtype(dtype, model)
     config = {"model": model, "reference": reference, "data": prepared.data, "benchmark": benchmark,
               "eval": cfg.model_dump(), "dtype": str(dt), **({"task": t.name} if t.name != "tofu" else {})}
     inputs = {"model": model_id(model), "reference": model_id(reference) if reference else None,

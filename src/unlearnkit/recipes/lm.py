@@ -73,8 +73,9 @@ class RunConfig(StrictModel):
     seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1, max_length=1000)
     eval: EvalConfig = EvalConfig()
     dtype: EvalDtype = Field(
-        "auto", description="the ONE precision every model of the comparison is evaluated in (auto: bfloat16 on a "
-        "GPU that has it, else float32); training always keeps float32 weights")
+        "auto", description="the ONE precision every model of the comparison is evaluated in (auto: float64 when θ_o is "
+        "stored in float64, as the embedded models are; else bfloat16 on a GPU that has it, else float32); training "
+        "keeps float32 weights (float64 for float64 models)")
     prompt: PromptFormat | str | None = Field(
         None, description="prompt format for every model (a preset: plain, chatml, smollm2, openunlearning-llama3; "
         "or fields); None = the format saved with the models")
@@ -309,7 +310,8 @@ class LMBench:
         return self.task.evaluate(model, tokenizer, self.prepared, cfg.eval, self.options, model_id=model_id)
 
     def load(self, path, for_eval: bool = True):
-        """(model, tokenizer): in the comparison's dtype to evaluate, in float32 to train."""
+        """(model, tokenizer): in the comparison's dtype to evaluate, in the dtype it trains in (float32, or float64 for
+        float64 models) to train."""
         return load_model(path, device=self.device, dtype=self.dtype if for_eval else None, prompt=self.prompt)
 
     def for_eval(self, model, copy: bool = False):
@@ -336,7 +338,7 @@ def prepare_benchmark(cfg: RunConfig, say: Say) -> LMBench:
     prepared = dist.main_first(lambda: task.prepare(req, say if dist.is_main() else lambda s: None))  # builds once
     fps = {"original": model_id(prepared.original), "reference": model_id(prepared.reference),
            "data": prepared.fingerprint}
-    return LMBench(task, options, prepared, pick_device(), resolve_dtype(cfg.dtype), cfg.prompt, fps)
+    return LMBench(task, options, prepared, pick_device(), resolve_dtype(cfg.dtype, prepared.original), cfg.prompt, fps)
 
 
 def evaluate_references(run: Run, bench: LMBench, cfg: RunConfig, say: Say) -> dict[str, EvalResult]:

@@ -111,7 +111,7 @@ def measure_model(run: Run, cfg: ReliabilityConfig, name: str, path: str, sets: 
     with run.lock(name):
         if run.status(info) == "done":
             return run.record(name).extra["conditions"]
-        model, tok = load_model(path, dtype=resolve_dtype(cfg.dtype))
+        model, tok = load_model(path, dtype=resolve_dtype(cfg.dtype, path))
         conds = measure_conditions(model, tok, sets, forget_train, cfg)
         flat = {f"{role}.{met}@{c}": Metric(v, len(sets[role]), None)
                 for c, roles in conds.items() for role, mets in roles.items() for met, v in mets.items()}

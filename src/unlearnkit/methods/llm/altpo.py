@@ -155,7 +155,7 @@ def altpo_loss(chosen: torch.Tensor, ref_chosen: torch.Tensor, rejected: torch.T
     margin = (chosen - ref_chosen) - (rejected - ref_rejected)[owner]
     per_pair = -(2.0 / beta) * F.logsigmoid(beta * margin)
     b = rejected.shape[0]
-    count = torch.zeros(b, device=per_pair.device).index_add_(0, owner, torch.ones_like(per_pair))
+    count = torch.zeros(b, device=per_pair.device, dtype=per_pair.dtype).index_add_(0, owner, torch.ones_like(per_pair))
     per_item = torch.zeros(b, device=per_pair.device, dtype=per_pair.dtype).index_add_(0, owner, per_pair)
     return (per_item / count.clamp_min(1.0)).mean()
 

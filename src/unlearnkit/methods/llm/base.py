@@ -30,6 +30,7 @@ from pydantic import Field
 
 from unlearnkit.config import BatchSize, Epochs, LearningRate, OmitWhenDefault, Precision, Seed
 from unlearnkit.data.prompts import IGNORE
+from unlearnkit.engine.precision import upcast
 from unlearnkit.models.adapters import LoraSpec
 
 RetainKind = Literal["none", "nll", "kl"]  # the retain terms every method accepts
@@ -127,7 +128,7 @@ def shift(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, tor
 def token_logprobs(logits: torch.Tensor, labels: torch.Tensor, temperature: float = 1.0):
     """log π(y_i | x, y_<i) at answer positions: (B,T−1) values and the answer mask (B,T−1)."""
     lg, tgt, mask = shift(logits, labels)
-    logp = torch.log_softmax(lg.float() / temperature, dim=-1)
+    logp = torch.log_softmax(upcast(lg) / temperature, dim=-1)
     return logp.gather(-1, tgt.unsqueeze(-1)).squeeze(-1), mask
 
 
@@ -198,8 +199,8 @@ def retain_nll(model, batch) -> torch.Tensor:
 
 def kl_per_token(ref_logits: torch.Tensor, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """mean over answer tokens of KL(π_ref ‖ π_θ) = Σ_v π_ref(v)(log π_ref(v) − log π_θ(v))."""
-    ref_logp = torch.log_softmax(ref_logits.float(), -1)
-    logp = torch.log_softmax(logits.float(), -1)
+    ref_logp = torch.log_softmax(upcast(ref_logits), -1)
+    logp = torch.log_softmax(upcast(logits), -1)
     kl = (ref_logp.exp() * (ref_logp - logp)).sum(-1)  # (B, T−1)
     return masked_mean(kl, mask)
 

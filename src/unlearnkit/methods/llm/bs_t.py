@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
+from unlearnkit.engine.precision import upcast
 from unlearnkit.methods import MethodSpec, register
 from unlearnkit.methods.llm.base import (
     ForgetInputs,
@@ -37,7 +38,7 @@ def bst_token_terms(logits: torch.Tensor, labels: torch.Tensor, lam: float, top_
     ``logits`` (B, T, V) and ``labels`` (B, T) unshifted, as the model sees them.
     """
     lg, tgt, mask = shift(logits, labels)
-    logp = torch.log_softmax(lg.float() / temperature, dim=-1)  # (B, T−1, V)
+    logp = torch.log_softmax(upcast(lg) / temperature, dim=-1)  # (B, T−1, V)
     lp = logp.gather(-1, tgt.unsqueeze(-1)).squeeze(-1)
     top_lp = logp.topk(min(top_k, logp.shape[-1]), dim=-1).values  # (B, T−1, k)
     q = torch.softmax(top_lp.detach(), dim=-1)  # top-k renormalised π_θ, no gradient

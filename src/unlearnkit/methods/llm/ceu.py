@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
+from unlearnkit.engine.precision import upcast
 from unlearnkit.methods import MethodSpec, register
 from unlearnkit.methods.llm.base import (
     ForgetInputs,
@@ -39,14 +40,14 @@ def skip_first_answer_tokens(mask: torch.Tensor, n: int) -> torch.Tensor:
 
 def ceu_target(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """softmax(sg(z) with z[y] = −∞)  # (B, T, V): the distribution without the true token."""
-    masked = logits.detach().float().scatter(-1, targets.unsqueeze(-1), float("-inf"))
+    masked = upcast(logits.detach()).scatter(-1, targets.unsqueeze(-1), float("-inf"))
     return torch.softmax(masked, dim=-1)
 
 
 def ceu_forget(inp: ForgetInputs) -> tuple[torch.Tensor, dict[str, float]]:
     p = inp.params
     logits, targets, mask = shift(forward_logits(inp.model, inp.batch), inp.batch["labels"])
-    logits = logits.float() / p.temperature
+    logits = upcast(logits) / p.temperature
     mask = skip_first_answer_tokens(mask, p.ignore_first_n_answer_tokens)
     logp = torch.log_softmax(logits, dim=-1)  # (B, T, V)
     lp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)

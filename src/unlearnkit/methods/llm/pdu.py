@@ -34,6 +34,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from unlearnkit.engine.precision import upcast
 from unlearnkit.methods import MethodSpec, register
 from unlearnkit.methods.llm.base import (
     ForgetInputs,
@@ -49,7 +50,7 @@ from unlearnkit.methods.llm.base import (
 
 def logit_margin(logits: torch.Tensor) -> torch.Tensor:
     """(max_v z_v − mean_v z_v)² per position  # (B, T) from logits (B, T, V)."""
-    z = logits.float()
+    z = upcast(logits)
     return (z.max(-1).values - z.mean(-1)) ** 2
 
 
@@ -68,7 +69,7 @@ def dual_value(params, state) -> float:
 def pdu_forget(inp: ForgetInputs) -> tuple[torch.Tensor, dict[str, float]]:
     p = inp.params
     logits, targets, mask = shift(forward_logits(inp.model, inp.batch), inp.batch["labels"])
-    logits = logits.float() / p.temperature
+    logits = upcast(logits) / p.temperature
     lp = torch.log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     mask = select_lowest_loss(lp, mask, p.loss_selection)
     loss = sequence_mean(logit_margin(logits), mask)

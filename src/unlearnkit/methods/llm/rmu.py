@@ -24,6 +24,7 @@ import torch
 from pydantic import Field
 
 from unlearnkit.data.prompts import IGNORE
+from unlearnkit.engine.precision import upcast
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.methods import MethodSpec, register
 from unlearnkit.methods.llm.base import ForgetInputs, LMObjective, LMParams, RetainTerm
@@ -66,7 +67,7 @@ def hidden_at(model, batch, layer: int) -> torch.Tensor:
 def activation_mse(h: torch.Tensor, target: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean over answer tokens (labels ≠ −100) and hidden dims of (h − target)²; target broadcasts."""
     mask = (labels != IGNORE).to(h.dtype).unsqueeze(-1)  # (B, T, 1)
-    sq = (h.float() - target.float()) ** 2  # (B, T, d)
+    sq = (upcast(h) - upcast(target)) ** 2  # (B, T, d)
     return (sq * mask).sum() / (mask.sum() * h.shape[-1]).clamp_min(1.0)
 
 
@@ -90,7 +91,7 @@ def rmu_forget(inp: ForgetInputs) -> tuple[torch.Tensor, dict[str, float]]:
     if u is None:
         u = rmu_direction(h.shape[-1], inp.params.seed)
     loss = activation_mse(h, inp.params.steering_coeff * u.to(h.device), inp.batch["labels"])
-    return loss, {"h_norm": float(h.detach().float().norm(dim=-1).mean())}
+    return loss, {"h_norm": float(upcast(h.detach()).norm(dim=-1).mean())}
 
 
 def rmu_retain(model, reference, batch, params, state) -> torch.Tensor:

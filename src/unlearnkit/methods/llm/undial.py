@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
+from unlearnkit.engine.precision import upcast
 from unlearnkit.methods import MethodSpec, register
 from unlearnkit.methods.llm.base import (
     ForgetInputs,
@@ -28,8 +29,8 @@ from unlearnkit.methods.llm.base import (
 
 def undial_target(ref_logits: torch.Tensor, targets: torch.Tensor, beta: float, temperature: float = 1.0) -> torch.Tensor:
     """softmax((z_o − β·onehot(y)) / T)  # (B, T, V); ref_logits (B, T, V), targets (B, T)."""
-    adjusted = ref_logits.float().scatter_add(-1, targets.unsqueeze(-1),
-                                              torch.full_like(targets, -beta, dtype=torch.float).unsqueeze(-1))
+    ref = upcast(ref_logits)
+    adjusted = ref.scatter_add(-1, targets.unsqueeze(-1), torch.full_like(targets, -beta, dtype=ref.dtype).unsqueeze(-1))
     return torch.softmax(adjusted / temperature, dim=-1)
 
 
@@ -39,7 +40,7 @@ def undial_forget(inp: ForgetInputs) -> tuple[torch.Tensor, dict[str, float]]:
     with torch.no_grad():
         ref_logits = shift(forward_logits(inp.reference, inp.batch), inp.batch["labels"])[0]
         target = undial_target(ref_logits, targets, p.beta, p.temperature)
-    logp = torch.log_softmax(logits.float() / p.temperature, dim=-1)  # (B, T, V)
+    logp = torch.log_softmax(upcast(logits) / p.temperature, dim=-1)  # (B, T, V)
     lp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     mask = select_lowest_loss(lp, mask, p.loss_selection)
     ce = -(target * logp).sum(-1)  # (B, T)
