@@ -23,6 +23,22 @@ def judged_run(tiny_models):
                          say=lambda s: None).run
 
 
+def distinct_judge_requests(run) -> int:
+    """Requests a cold judge sends for the 4 entries (original, retrain, ga, gd) × 10 forget answers: one per distinct
+    (question, answer) for Naturalness and per distinct (question, θ_o's answer, answer) for Similarity — equal texts
+    share a cached answer. At most 2 × 10 × 4 = 80; fewer where two entries' answers coincide, which depends on the
+    digits the CPU's kernels give the trained models (so the count comes from the run's own generations)."""
+    from unlearnkit.data.tofu import QASource
+    from unlearnkit.recipes.judge import _forget_generations
+
+    questions = [r["question"] for r in QASource(run.inputs()["data"]).split("forget10_perturbed")]
+    gens = {e: _forget_generations(run, e) for e in ("original", "retrain", "ga__s0", "gd__s0")}
+    assert all(len(g) == len(questions) == 10 for g in gens.values())
+    naturalness = {(q, a) for g in gens.values() for q, a in zip(questions, g)}
+    similarity = {(q, r, a) for g in gens.values() for q, r, a in zip(questions, gens["original"], g)}
+    return len(naturalness) + len(similarity)
+
+
 def test_judge_adds_naturalness_similarity_and_proxies_to_every_entry(judged_run, monkeypatch, capsys):
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
 
@@ -38,7 +54,7 @@ def test_judge_adds_naturalness_similarity_and_proxies_to_every_entry(judged_run
         out = capsys.readouterr().out
         assert main(args) == 0
         assert server.count == first  # every answer served from the cache
-    assert first == 2 * 10 * 4  # 2 rubrics × 10 forget answers × 4 entries (original, retrain, ga, gd)
+    assert first == distinct_judge_requests(judged_run) > 10  # one request per distinct (rubric, text)
     for entry in ("original", "retrain", "ga__s0", "gd__s0"):
         rec = judged_run.record(entry)
         assert rec.value("judge.naturalness") == pytest.approx(0.8) and rec.value("judge.similarity") == pytest.approx(0.4)
@@ -50,18 +66,23 @@ def test_judge_adds_naturalness_similarity_and_proxies_to_every_entry(judged_run
     assert main(["runs", "show", "judged"]) == 0 and "Sim ↑" in capsys.readouterr().out
 
 
-def test_the_perplexity_proxy_is_added_per_sample_and_ranks_the_original_first(judged_run, tiny_models):
+def test_the_perplexity_proxy_is_added_per_sample_and_binds_only_where_the_answer_is_unlikely(judged_run, tiny_models):
     """With a reference LM (here θ_o) each answer gets min(distinct-2, perplexity score); the entry's metric is
-    their mean, and θ_o's own answers are the most fluent under θ_o. (With a general reference LM — SmolLM2 —
-    the default run's GA babble scores lowest: docs/judge.md.)"""
+    their mean. θ_o's own greedy answers are likely under θ_o (every token its argmax, the forget set memorised:
+    mean NLL far below m_lo = 2.5 nats), so for the Original entry the perplexity score is 1 and the proxy equals
+    distinct-2 row by row; no row of any entry exceeds its distinct-2. (With a general reference LM — SmolLM2 — the
+    default run's GA babble scores lowest: docs/judge.md.)"""
     from unlearnkit.recipes.judge import judge_run
 
     judge_run("judged", fluency_model=str(tiny_models.original), say=lambda s: None)
-    nat = {e: judged_run.record(e).value("proxy.fluency_lm") for e in ("original", "ga__s0", "gd__s0")}
-    assert nat["original"] > max(nat["ga__s0"], nat["gd__s0"]), nat
-    rows = [json.loads(x) for x in (judged_run.layout.results("ga__s0") / "judge.jsonl").read_text().splitlines()]
-    assert nat["ga__s0"] == pytest.approx(sum(r["proxy.fluency_lm"] for r in rows) / len(rows))
-    assert all(r["proxy.fluency_lm"] <= r["proxy.naturalness"] + 1e-12 for r in rows)  # min with distinct-2
+    for entry in ("original", "ga__s0", "gd__s0"):
+        rows = [json.loads(x) for x in (judged_run.layout.results(entry) / "judge.jsonl").read_text().splitlines()]
+        assert len(rows) == 10
+        assert judged_run.record(entry).value("proxy.fluency_lm") == pytest.approx(
+            sum(r["proxy.fluency_lm"] for r in rows) / len(rows))
+        assert all(r["proxy.fluency_lm"] <= r["proxy.naturalness"] + 1e-12 for r in rows)  # min with distinct-2
+        if entry == "original":
+            assert [r["proxy.fluency_lm"] for r in rows] == pytest.approx([r["proxy.naturalness"] for r in rows])
 
 
 def test_judge_agreement_prints_the_proxies(capsys):
