@@ -283,6 +283,108 @@ class EvalResult:
         return res
 
 
+# ---------------------------------------------------------------------------------------------
+# Aggregates from per-sample values: one evaluation, or every bootstrap resample at once
+
+# The nine components of model utility (M.MU_COMPONENTS) → the aggregates they are
+MU_PARTS: dict[str, str] = {
+    "retain_prob": "retain.prob", "retain_rouge": "retain.rouge", "retain_truth_ratio": "retain.truth_ratio",
+    "ra_prob": "ra.norm_prob", "ra_rouge": "ra.rouge", "ra_truth_ratio": "ra.truth_ratio",
+    "wf_prob": "wf.norm_prob", "wf_rouge": "wf.rouge", "wf_truth_ratio": "wf.truth_ratio",
+}
+
+
+def sample_mean(values: Any) -> float | np.ndarray:
+    """The mean over the samples (the last axis): a float, or one mean per bootstrap resample."""
+    m = np.mean(np.asarray(values, dtype=np.float64), axis=-1)
+    return float(m) if np.ndim(m) == 0 else m
+
+
+def set_aggregate(key: str) -> tuple[str, str, Callable[[Any], Any]]:
+    """(eval set, per-sample value, aggregate function) of the per-set aggregate ``key`` = "<set>.<metric>"."""
+    role, name = key.split(".", 1)
+    if name == "truth_ratio":
+        return role, "truth_ratio", M.truth_ratio_forget if role == "forget" else M.truth_ratio_retain
+    if name == "truth_ratio_true_better":
+        return role, "truth_ratio", M.truth_ratio_retain
+    return role, name, sample_mean
+
+
+def aggregate_of(key: str, per_sample: dict[str, dict[str, Any]]) -> float | np.ndarray:
+    """Aggregate ``key`` of per-sample values (set → metric → (samples,) or (resamples, samples)): the number
+    the evaluation reports, or one replicate per bootstrap resample."""
+    role, src, fn = set_aggregate(key)
+    return fn(per_sample[role][src])
+
+
+class SampleArrays:
+    """The per-sample values of an :class:`EvalResult` as float arrays (converted once, on first use); a value
+    that is missing, not numeric or NaN somewhere is absent (its aggregate gets no interval)."""
+
+    def __init__(self, res: EvalResult) -> None:
+        self.per_sample, self._arrays = res.per_sample, {}
+
+    def array(self, role: str, name: str) -> np.ndarray | None:
+        if (role, name) not in self._arrays:
+            v = self.per_sample.get(role, {}).get(name)
+            try:
+                a = None if v is None else np.asarray(v, dtype=np.float64)
+            except (TypeError, ValueError):
+                a = None
+            ok = a is not None and a.ndim == 1 and a.size > 0 and not np.isnan(a).any()
+            self._arrays[(role, name)] = a if ok else None
+        return self._arrays[(role, name)]
+
+    def has(self, *pairs: tuple[str, str]) -> bool:
+        return all(self.array(role, name) is not None for role, name in pairs)
+
+    def sizes(self, pairs) -> dict[str, int]:
+        return {role: int(self.array(role, name).size) for role, name in pairs}
+
+    def resampled(self, idx, pairs) -> dict[str, dict[str, np.ndarray]]:
+        """set → value → (resamples, n): the values at the resampled indices of their set."""
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for role, name in pairs:
+            out.setdefault(role, {})[name] = self.array(role, name)[idx[role]]
+        return out
+
+
+def bootstrap_statistic(key: str, res: EvalResult, ref: EvalResult | None, members: str = "forget",
+                        nonmembers: str = "holdout") -> tuple[dict[str, int], Callable] | None:
+    """(eval-set sizes, statistic) recomputing aggregate ``key`` of ``res`` on resampled eval samples with the
+    functions the evaluation uses (the statistic gets ``idx``: set → (resamples, n) indices; θ_r's per-sample
+    values are resampled with the same indices: paired); None when ``key`` cannot be recomputed from the
+    stored per-sample values (then it gets no interval)."""
+    ps, rs = SampleArrays(res), SampleArrays(ref) if ref is not None else None
+    if key == "mu":
+        pairs = [set_aggregate(k)[:2] for k in MU_PARTS.values()]
+        return (ps.sizes(pairs), lambda idx: M.model_utility(
+            {part: aggregate_of(k, ps.resampled(idx, pairs)) for part, k in MU_PARTS.items()})) if ps.has(*pairs) else None
+    if key in ("fq", "fq_log_p"):
+        pairs = [("forget", "truth_ratio")]
+        if not (ps.has(*pairs) and rs is not None and rs.has(*pairs)):
+            return None
+        return ps.sizes(pairs), lambda idx: getattr(M.forget_quality(
+            ps.resampled(idx, pairs)["forget"]["truth_ratio"], rs.resampled(idx, pairs)["forget"]["truth_ratio"]),
+            "pvalue" if key == "fq" else "log_pvalue")
+    attack = "min_k" if key == "privleak" else key[len("mia.auc_"):] if key.startswith("mia.auc_") else None
+    if attack is not None:
+        pairs = [(members, f"mia_{attack}"), (nonmembers, f"mia_{attack}")]
+
+        def auc(src: SampleArrays, idx) -> Any:
+            r = src.resampled(idx, pairs)
+            return M.mia_auc(r[members][f"mia_{attack}"], r[nonmembers][f"mia_{attack}"])
+
+        if not ps.has(*pairs) or (key == "privleak" and not (rs is not None and rs.has(*pairs))):
+            return None
+        return ps.sizes(pairs), ((lambda idx: M.privleak(auc(ps, idx), auc(rs, idx))) if key == "privleak"
+                                 else (lambda idx: auc(ps, idx)))
+    if "." in key and ps.has(set_aggregate(key)[:2]):
+        role, src, fn = set_aggregate(key)
+        return ps.sizes([(role, src)]), lambda idx: fn(ps.resampled(idx, [(role, src)])[role][src])
+    return None
+
+
 def _group_means(stats: TokenStats, sizes: list[int]) -> list[np.ndarray]:
     means = stats.mean_logprob()
     out, s = [], 0
@@ -377,17 +479,11 @@ def _qa_metrics(res: EvalResult, role: str, recs: list[dict], stats: dict, conv:
     }
     res.per_sample[role] = ps
     es_dir = not on_forget
-    res.add(f"{role}.es_exact", np.mean(ps["es_exact"]), n, es_dir)
-    res.add(f"{role}.es_perturb", np.mean(ps["es_perturb"]), n, es_dir)
-    res.add(f"{role}.em", np.mean(ps["em"]), n, es_dir)
-    res.add(f"{role}.prob", np.mean(ps["prob"]), n, hib("probability", on_forget))
-    res.add(f"{role}.para_prob", np.mean(ps["para_prob"]), n, hib("probability", on_forget))
-    res.add(f"{role}.rouge", np.mean(ps["rouge"]), n, hib("rouge_l_recall", on_forget))
-    if on_forget:
-        res.add("forget.truth_ratio", M.truth_ratio_forget(ps["truth_ratio"]), n, True)
-        res.add("forget.truth_ratio_true_better", M.truth_ratio_retain(ps["truth_ratio"]), n, False)
-    else:
-        res.add("retain.truth_ratio", M.truth_ratio_retain(ps["truth_ratio"]), n, True)
+    directions = {"es_exact": es_dir, "es_perturb": es_dir, "em": es_dir, "prob": hib("probability", on_forget),
+                  "para_prob": hib("probability", on_forget), "rouge": hib("rouge_l_recall", on_forget),
+                  "truth_ratio": True, **({"truth_ratio_true_better": False} if on_forget else {})}
+    for name, direction in directions.items():
+        res.add(f"{role}.{name}", aggregate_of(f"{role}.{name}", res.per_sample), n, direction)
 
 
 def _utility_metrics(res: EvalResult, role: str, recs: list[dict], stats: dict) -> None:
@@ -402,9 +498,8 @@ def _utility_metrics(res: EvalResult, role: str, recs: list[dict], stats: dict) 
         "rouge": M.rouge_l_recall_batch(res.generations[role], [r["answer"] for r in recs]),
     }
     res.per_sample[role] = ps
-    res.add(f"{role}.norm_prob", np.mean(ps["norm_prob"]), n, True)
-    res.add(f"{role}.truth_ratio", M.truth_ratio_retain(ps["truth_ratio"]), n, True)
-    res.add(f"{role}.rouge", np.mean(ps["rouge"]), n, True)
+    for name in ("norm_prob", "truth_ratio", "rouge"):
+        res.add(f"{role}.{name}", aggregate_of(f"{role}.{name}", res.per_sample), n, True)
 
 
 MIA_ATTACKS = ("loss", "zlib", "min_k", "min_k_plus_plus", "gradnorm")  # "reference" needs θ_r: compare_to_reference
@@ -445,12 +540,7 @@ def _mia_metrics(res: EvalResult, records: dict[str, list[dict]], stats: dict, c
 
 def _composites(res: EvalResult, records: dict[str, list[dict]]) -> None:
     """Model utility (harmonic mean of 9) and Mem / Util / Agg."""
-    mu_parts = {
-        "retain_prob": res.value("retain.prob"), "retain_rouge": res.value("retain.rouge"),
-        "retain_truth_ratio": res.value("retain.truth_ratio"),
-        "ra_prob": res.value("ra.norm_prob"), "ra_rouge": res.value("ra.rouge"), "ra_truth_ratio": res.value("ra.truth_ratio"),
-        "wf_prob": res.value("wf.norm_prob"), "wf_rouge": res.value("wf.rouge"), "wf_truth_ratio": res.value("wf.truth_ratio"),
-    }
+    mu_parts = {part: res.value(key) for part, key in MU_PARTS.items()}
     n_mu = len(records["retain"]) + len(records["ra"]) + len(records["wf"])
     res.add("mu", M.model_utility(mu_parts), n_mu, True)
     res.notes["mu"] = "MU = harmonic mean of " + ", ".join(f"{k}={v:.4f}" for k, v in mu_parts.items())

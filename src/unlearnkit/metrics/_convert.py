@@ -30,6 +30,11 @@ def as_1d_float(x: Any, name: str, *, allow_empty: bool = False) -> np.ndarray:
         raise UnlearnkitError(f"{name} must be 1-D (one value per token or sample), got shape {a.shape}")
     if a.size == 0 and not allow_empty:
         raise UnlearnkitError(f"{name} is empty: pass at least one value")
+    return _finite_float64(a, name)
+
+
+def _finite_float64(a: np.ndarray, name: str) -> np.ndarray:
+    """``a`` as float64; one-line errors for values that are not numbers or are NaN."""
     try:
         a = a.astype(np.float64)
     except (TypeError, ValueError):
@@ -37,6 +42,22 @@ def as_1d_float(x: Any, name: str, *, allow_empty: bool = False) -> np.ndarray:
     if np.isnan(a).any():
         raise UnlearnkitError(f"{name} contains NaN: check the forward pass that produced it")
     return a
+
+
+def as_rows_float(x: Any, name: str, *, allow_empty: bool = False) -> np.ndarray:
+    """Like :func:`as_1d_float`, but also accepts a 2-D array (resamples, samples): one row per bootstrap
+    resample of the same samples (:mod:`unlearnkit.metrics.intervals`); the samples are the last axis."""
+    a = to_numpy(x)
+    if a.ndim != 2:
+        return as_1d_float(a, name, allow_empty=allow_empty)
+    if a.shape[1] == 0 and not allow_empty:
+        raise UnlearnkitError(f"{name} is empty: pass at least one value")
+    return _finite_float64(a, name)
+
+
+def scalar_or_rows(v: Any) -> float | np.ndarray:
+    """A 0-d result as a Python float (one evaluation), a 1-d one as an array (one value per resample)."""
+    return float(v) if np.ndim(v) == 0 else np.asarray(v, dtype=np.float64)
 
 
 def as_1d_bool(x: Any, name: str) -> np.ndarray:

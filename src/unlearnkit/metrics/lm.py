@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from unlearnkit.errors import UnlearnkitError
-from unlearnkit.metrics._convert import as_1d_bool, as_1d_float, as_float
+from unlearnkit.metrics._convert import as_1d_bool, as_1d_float, as_float, as_rows_float, scalar_or_rows
 
 # The nine components of model utility (SPEC §2.2), in canonical order.
 MU_COMPONENTS: tuple[str, ...] = (
@@ -108,23 +108,25 @@ def truth_ratio(correct_logprob_mean: Any, perturbed_logprob_means: Any) -> floa
 
 
 def _truth_ratios(trs: Any) -> np.ndarray:
-    t = as_1d_float(trs, "trs")  # (samples,)
+    t = as_rows_float(trs, "trs")  # (samples,) or (resamples, samples)
     if (t < 0).any():
         raise UnlearnkitError("truth ratios must be ≥ 0 (tr = exp(b − a)); pass the per-sample ratios, not logs")
     return t
 
 
-def truth_ratio_forget(trs: Any) -> float:
-    """Forget-set aggregate mean(min(tr, 1/tr)); 1 = correct and perturbed equally likely."""
+def truth_ratio_forget(trs: Any) -> float | np.ndarray:
+    """Forget-set aggregate mean(min(tr, 1/tr)); 1 = correct and perturbed equally likely.
+    ``trs``: (samples,) → a float; (resamples, samples) → one aggregate per row (bootstrap replicates)."""
     t = _truth_ratios(trs)
     with np.errstate(divide="ignore"):
-        return float(np.minimum(t, 1.0 / t).mean())
+        return scalar_or_rows(np.minimum(t, 1.0 / t).mean(axis=-1))
 
 
-def truth_ratio_retain(trs: Any) -> float:
-    """Retain/utility-set aggregate mean(max(0, 1 − tr)); higher = the correct answer is preferred."""
+def truth_ratio_retain(trs: Any) -> float | np.ndarray:
+    """Retain/utility-set aggregate mean(max(0, 1 − tr)); higher = the correct answer is preferred.
+    ``trs``: (samples,) → a float; (resamples, samples) → one aggregate per row (bootstrap replicates)."""
     t = _truth_ratios(trs)
-    return float(np.maximum(0.0, 1.0 - t).mean())
+    return scalar_or_rows(np.maximum(0.0, 1.0 - t).mean(axis=-1))
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,7 +142,7 @@ class ForgetQuality:
     (≈ −744.44) and is then an upper bound: the true ln p is at most that.
     """
 
-    pvalue: float
+    pvalue: float  # arrays (resamples,) for bootstrap replicates, like every field
     log_pvalue: float
     statistic: float  # KS distance D = sup |F_model − F_reference|
     underflow: bool = False
@@ -151,16 +153,24 @@ def forget_quality(tr_model: Any, tr_reference: Any) -> ForgetQuality:
 
     ``tr_model``, ``tr_reference``: per-sample forget truth ratios (samples,) of the evaluated
     model and of the retrained reference θ_r. A missing reference is an error, never a None.
+    Bootstrap replicates: (resamples, samples) each → one test per row (``ks_2samp(…, axis=-1)``,
+    the same scipy test), and every field of the result is an array with one value per row.
     """
-    r = None if tr_reference is None else as_1d_float(tr_reference, "tr_reference", allow_empty=True)
-    if r is None or r.size == 0:  # (samples_ref,)
+    r = None if tr_reference is None else as_rows_float(tr_reference, "tr_reference", allow_empty=True)
+    if r is None or r.shape[-1] == 0:  # (samples_ref,)
         raise UnlearnkitError(
             "forget quality needs the reference model's per-sample forget truth ratios: pass --reference PATH "
             "(a run of the retained model θ_r on the same forget set)"
         )
     from scipy.stats import ks_2samp  # lazy: keep `import unlearnkit.metrics` light
 
-    m = as_1d_float(tr_model, "tr_model")  # (samples,)
+    m = as_rows_float(tr_model, "tr_model")  # (samples,) or (resamples, samples)
+    if m.ndim == 2 or r.ndim == 2:
+        rows = ks_2samp(m, r, axis=-1)
+        p_rows = np.asarray(rows.pvalue, dtype=np.float64)  # (resamples,)
+        under = p_rows <= 0.0
+        return ForgetQuality(pvalue=p_rows, log_pvalue=np.log(np.where(under, _SMALLEST_POSITIVE, p_rows)),
+                             statistic=np.asarray(rows.statistic, dtype=np.float64), underflow=under)
     res = ks_2samp(m, r)
     p = float(res.pvalue)
     underflow = p <= 0.0
@@ -172,20 +182,30 @@ def forget_quality(tr_model: Any, tr_reference: Any) -> ForgetQuality:
 # Harmonic means: model utility and the Mem / Util / Agg composite
 
 
-def harmonic_mean(values: Any) -> float:
-    """Harmonic mean n / Σ 1/v_i; 0 if any value is ≤ 0 (a zero component zeroes the mean)."""
+def harmonic_mean(values: Any) -> float | np.ndarray:
+    """Harmonic mean n / Σ 1/v_i; 0 if any value is ≤ 0 (a zero component zeroes the mean).
+
+    Bootstrap replicates: components that are arrays (resamples,) give one harmonic mean per resample.
+    """
     if isinstance(values, Mapping):
         values = list(values.values())
     elif not hasattr(values, "shape") and not isinstance(values, Sequence):
         values = list(values)  # any other iterable, e.g. a generator
+    if not hasattr(values, "shape") and any(np.ndim(x) > 0 for x in values):
+        parts = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in values))
+        rows = as_rows_float(np.stack(parts, axis=-1), "values")  # (resamples, components)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hm = rows.shape[-1] / (1.0 / rows).sum(axis=-1)
+        return np.where((rows <= 0).any(axis=-1), 0.0, hm)
     v = as_1d_float(values, "values")  # (n,)
     if (v <= 0).any():
         return 0.0
     return float(v.size / (1.0 / v).sum())
 
 
-def model_utility(values: Mapping[str, float] | Sequence[float] | Any) -> float:
-    """Model utility MU: harmonic mean of the nine utility numbers (SPEC §2.2); 0 if any is 0.
+def model_utility(values: Mapping[str, float] | Sequence[float] | Any) -> float | np.ndarray:
+    """Model utility MU: harmonic mean of the nine utility numbers (SPEC §2.2); 0 if any is 0
+    (components that are arrays (resamples,): one MU per bootstrap resample).
 
     ``values`` is either a dict keyed by exactly :data:`MU_COMPONENTS` (missing or unknown keys
     are an error) or a sequence of numbers (used as given; the canonical form has nine).

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from unlearnkit.errors import UnlearnkitError
-from unlearnkit.metrics._convert import as_1d_float, as_float, to_numpy
+from unlearnkit.metrics._convert import as_1d_float, as_float, as_rows_float, to_numpy
 
 MIA_ORIENTATION = (
     "MIA scores: higher = more member-like; AUC labels members (forget split) 1 and non-members "
@@ -117,20 +117,31 @@ def min_k_plus_plus_moments(vocab_logprobs: Any) -> tuple[np.ndarray, np.ndarray
     return mu, sigma
 
 
-def mia_auc(member_scores: Any, nonmember_scores: Any) -> float:
-    """ROC AUC with members labelled 1: ``sklearn.metrics.roc_auc_score``; see :data:`MIA_ORIENTATION`."""
-    mem = as_1d_float(member_scores, "member_scores", allow_empty=True)  # (members,)
-    non = as_1d_float(nonmember_scores, "nonmember_scores", allow_empty=True)  # (nonmembers,)
-    if mem.size == 0 or non.size == 0:
-        side = "member (forget split)" if mem.size == 0 else "non-member (holdout split)"
+def mia_auc(member_scores: Any, nonmember_scores: Any) -> float | np.ndarray:
+    """ROC AUC with members labelled 1: ``sklearn.metrics.roc_auc_score``; see :data:`MIA_ORIENTATION`.
+
+    Bootstrap replicates — (resamples, members) and (resamples, non-members) — give one AUC per row:
+    ``scipy.stats.mannwhitneyu(…, axis=-1)``'s U / (members · non-members), the same number (pairs where
+    the member scores higher, ties counted ½; tests check both against each other), computed for every
+    row at once where ``roc_auc_score`` takes one at a time.
+    """
+    mem = as_rows_float(member_scores, "member_scores", allow_empty=True)  # (members,) or (resamples, members)
+    non = as_rows_float(nonmember_scores, "nonmember_scores", allow_empty=True)  # (nonmembers,) or (resamples, …)
+    if mem.shape[-1] == 0 or non.shape[-1] == 0:
+        side = "member (forget split)" if mem.shape[-1] == 0 else "non-member (holdout split)"
         raise UnlearnkitError(f"MIA AUC needs scores on both sides: the {side} scores are empty")
+    if mem.ndim == 2 or non.ndim == 2:
+        from scipy.stats import mannwhitneyu
+
+        u = mannwhitneyu(mem, non, axis=-1, method="asymptotic", use_continuity=False).statistic
+        return np.asarray(u, dtype=np.float64) / (mem.shape[-1] * non.shape[-1])
     from sklearn.metrics import roc_auc_score  # lazy: keep `import unlearnkit.metrics` light
 
     labels = np.concatenate([np.ones(mem.size), np.zeros(non.size)])
     return float(roc_auc_score(labels, np.concatenate([mem, non])))
 
 
-def privleak(auc_model: Any, auc_reference: Any) -> float:
+def privleak(auc_model: Any, auc_reference: Any) -> float | np.ndarray:
     """PrivLeak in MUSE's published convention (as OpenUnlearning computes it).
 
     With A = the AUC oriented as :data:`MIA_ORIENTATION` (members up) and A' = 1 − A:
@@ -138,7 +149,18 @@ def privleak(auc_model: Any, auc_reference: Any) -> float:
     separates members better than θ_r: the original model on TOFU, with A ≈ 1, scores ≈ −100),
     > 0 over-unlearning. unlearnkit ≤ 0.1 used (A(θ_u) − A(θ_r)) / A(θ_r) × 100, whose sign is the
     opposite (docs/metrics.md, changelog).
+
+    Bootstrap replicates: arrays of AUCs (resamples,) give one PrivLeak per resample, NaN where the
+    reference's AUC is 1 (the error of one evaluation; a bootstrap with such a replicate shows no interval).
     """
+    if np.ndim(auc_model) > 0 or np.ndim(auc_reference) > 0:
+        u_rows, r_rows = np.broadcast_arrays(as_rows_float(np.atleast_1d(auc_model), "auc_model"),
+                                             as_rows_float(np.atleast_1d(auc_reference), "auc_reference"))
+        if ((u_rows < 0) | (u_rows > 1) | (r_rows < 0) | (r_rows > 1)).any():
+            raise UnlearnkitError("auc_model and auc_reference must be AUCs in [0, 1]")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = _privleak(u_rows, r_rows)
+        return np.where(r_rows == 1.0, np.nan, out)
     u = as_float(auc_model, "auc_model")
     r = as_float(auc_reference, "auc_reference")
     for name, v in (("auc_model", u), ("auc_reference", r)):
@@ -149,4 +171,9 @@ def privleak(auc_model: Any, auc_reference: Any) -> float:
             "privleak is undefined when the reference AUC is 1 (1 − AUC = 0): the reference model separates "
             "members from non-members perfectly; check that it was trained without the forget set"
         )
+    return _privleak(u, r)
+
+
+def _privleak(u, r):
+    """(A'(θ_u) − A'(θ_r)) / A'(θ_r) × 100 with A' = 1 − AUC: floats, or arrays of bootstrap replicates."""
     return ((1.0 - u) - (1.0 - r)) / (1.0 - r) * 100.0

@@ -39,7 +39,9 @@ from unlearnkit.methods.llm.posthoc import PostHocContext, is_post_hoc
 from unlearnkit.methods.unlearn import make_params, resolve, unlearn
 from unlearnkit.models.lm import is_saved_model, load_model, model_fingerprint, model_id, pick_device, resolve_dtype
 from unlearnkit.results.eval import load_eval, save_model_entry, write_eval
+from unlearnkit.results.intervals import add_intervals, run_eval_set
 from unlearnkit.results.layout import check_run_name, entry_name
+from unlearnkit.results.noise import INTERVAL_NOTE
 from unlearnkit.results.provenance import provenance
 from unlearnkit.results.store import EntryInfo, Run
 from unlearnkit.results.tables import SECONDS, failed_row, lm_columns, render_tables, row, table_spec
@@ -93,6 +95,8 @@ class RunConfig(StrictModel):
     continual: int = Field(1, ge=1, le=1000, description="continual unlearning: split the forget set into this many "
                            "requests (by subject) applied one after another; 1 = a normal run")
     report: bool = Field(False, description="write the run's self-contained HTML report (report.html) at the end")
+    intervals: bool = Field(True, description="print `value ± half-width` of each table cell's 95 % interval: t over "
+                            "the seeds, or a bootstrap of the eval samples for one seed (docs/metrics.md)")
     tracker: Literal["tensorboard", "wandb", "mlflow"] | None = Field(
         None, description="log every training step (loss terms, learning rate) to this experiment tracker, under "
         "<run>/trackers/ (wandb: offline)")
@@ -202,7 +206,7 @@ class RunConfig(StrictModel):
 
 
 def run_name(cfg: RunConfig) -> str:
-    exclude = {"name", "calibrate", "calibration", "report", "tracker", "executor"}  # how to run or show it, not what
+    exclude = {"name", "calibrate", "calibration", "report", "tracker", "executor", "intervals"}  # how to run or show it
     exclude |= {"continual"} if cfg.continual == 1 else set()  # k = 1: the normal run
     prefix = "lm" if cfg.task == "tofu" else cfg.task
     return cfg.name or f"{prefix}-{cfg.forget}-{content_hash(cfg.model_dump(exclude=exclude))}"
@@ -584,6 +588,7 @@ def write_run_table(run: Run, cfg: RunConfig, methods: dict, refs: dict[str, Eva
     results = {"Original": [refs["original"]], "Retrain": [refs["retrain"]]}
     seconds: dict[str, float | None] = {"Original": None, "Retrain": None}
     values = {"original": refs["original"].aggregates, "retrain": refs["retrain"].aggregates}
+    evals = dict(refs)
     rows, failures = {}, {}
     for method in methods:
         names = [entry_name(method, s) for s in cfg.seeds]
@@ -591,6 +596,7 @@ def write_run_table(run: Run, cfg: RunConfig, methods: dict, refs: dict[str, Eva
         if done:
             rows[method] = row(method, done)
             results[method] = [load_eval(run, n) for n in done]
+            evals.update(zip(done, results[method]))
             values.update({n: run.record(n).aggregates for n in done})
             seconds[method] = float(np.mean([values[n][SECONDS]["value"] for n in done]))
         else:
@@ -598,9 +604,12 @@ def write_run_table(run: Run, cfg: RunConfig, methods: dict, refs: dict[str, Eva
             rows[method] = failed_row(method, failures[method])
     groups = cfg.tables or {None: list(methods)}
     task = get_task(cfg.task)
-    specs = [table_spec(lm_columns(task.columns), base + [rows[m] for m in ms if m not in failures]
-                        + [rows[m] for m in ms if m in failures], title=title, notes=task.notes)
+    specs = [table_spec(lm_columns(task.columns, ci=cfg.intervals), base + [rows[m] for m in ms if m not in failures]
+                        + [rows[m] for m in ms if m in failures], title=title,
+                        notes=[*task.notes, *([INTERVAL_NOTE] if cfg.intervals else [])])
              for title, ms in groups.items()]
+    if cfg.intervals:
+        add_intervals(run, specs, task, evals, "retrain", run_eval_set(run, "retrain"))
     table = render_tables(specs, values)
     run.write_summary(specs, table, failures=failures, provenance=provenance(cfg.model_dump()))
     return LMRun(run, results, seconds, failures, table)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+from unlearnkit.results.noise import TIE, best_of
 from unlearnkit.results.tables import fmt
 
 
@@ -44,6 +45,7 @@ class Table:
     title: str | None = None
     corner: str = "method"
     notes: list[str] = field(default_factory=list)
+    ties: set[tuple[int, int]] = field(default_factory=set)  # (row, column) inside the noise of the column's best
 
 
 def cells_of(values: list[float | None], digits: int = 4) -> list[tuple[str, float | None]]:
@@ -59,10 +61,8 @@ def best_rows(table: Table) -> dict[int, set[int]]:
             continue
         vals = {i: r.cells[j][1] for i, r in enumerate(table.rows)
                 if not r.reference and not r.failed and j < len(r.cells) and r.cells[j][1] is not None}
-        if len(vals) < 2:
-            continue
-        best = max(vals.values()) if col.higher_is_better else min(vals.values())
-        out[j] = {i for i, v in vals.items() if v == best}
+        if best := best_of(vals, col.higher_is_better):
+            out[j] = best
     return out
 
 
@@ -80,6 +80,8 @@ def table_html(table: Table) -> str:
         tds = [f'<th scope="row" data-v="{esc(r.label)}">{esc(r.label)}</th>']
         for j, (shown, v) in enumerate(r.cells):
             mark = ' class="best" title="best in this column"' if i in best.get(j, ()) else ""
+            if (i, j) in table.ties:
+                mark, shown = ' class="tie" title="its difference to the best lies inside the noise"', f"{shown} {TIE}"
             dv = "" if v is None else repr(float(v))
             tds.append(f'<td data-v="{dv}"{mark}>{esc(shown)}</td>')
         body.append(f"<tr{cls}>{''.join(tds)}</tr>")
@@ -128,7 +130,7 @@ table.sortable thead th[aria-sort=ascending]::after{content:" ▲";font-size:10p
 table.sortable thead th[aria-sort=descending]::after{content:" ▼";font-size:10px}
 table.sortable tbody th,table.sortable thead th:first-child{text-align:left;font-weight:500}
 tr.ref{background:#f3f3f3;font-style:italic}tr.failed{color:#a33}
-td.best{background:#d9f2dc;font-weight:700}
+td.best{background:#d9f2dc;font-weight:700}td.tie{background:#f1f8f2}
 table.kv{border-collapse:collapse}table.kv th{text-align:left;padding:1px 12px 1px 0;font-weight:500;color:#456}
 table.kv td{padding:1px 0}
 figure{margin:14px 0 22px;background:#fff;border:1px solid #dde3e8;padding:8px;display:inline-block;max-width:100%}

@@ -40,11 +40,11 @@ from unlearnkit.results.html import (
     table_html,
 )
 from unlearnkit.results.index import MetricRow, RunIndex
+from unlearnkit.results.noise import HTML_LEGEND, REFERENCE_LABELS, REPLICATES_FILE, TIE, Replicates
 from unlearnkit.results.plots import alpha_curves_figure, svg_data_uri
 from unlearnkit.results.store import Metric, Run
-from unlearnkit.results.tables import cell, compare_table, row_values
+from unlearnkit.results.tables import cell, compare_table, noise_marks, row_values
 
-REFERENCE_LABELS = {"original", "retrain", "original θ_o", "retrain (ref.)"}
 FORGET, UTILITY = "forget.es_exact", "mu"
 _RUN_FILES = (".json", ".csv", ".md", ".png")
 
@@ -69,6 +69,10 @@ class RunData:
     def file(self, name: str) -> dict | None:
         data = read_json_or_none(self.run.layout.file(name))
         return data if isinstance(data, dict) else None
+
+    @property
+    def replicates(self) -> Replicates:
+        return Replicates(self.run.layout.file(REPLICATES_FILE))
 
 
 def load(run: Run) -> RunData:
@@ -155,12 +159,17 @@ def spec_table(spec: dict, rd: RunData) -> Table:
         cells = []
         for c in spec["columns"]:
             vals = row_values(r, c["metric"], values)
-            shown = cell(vals, c, digits)
+            shown = cell(vals, c, digits, r, spec.get("intervals"))
             cells.append((shown if shown is not None else "-", float(np.mean(vals)) if vals else None))
         n = len(r.get("entries", []))
         label = f"{r['label']} (mean of {n} seeds)" if spec.get("label_seeds", True) and n > 1 else r["label"]
         rows.append(TableRow(label, cells, reference=r["label"].lower() in REFERENCE_LABELS))
-    return Table(cols, rows, spec.get("title"), spec.get("corner", "method"), list(spec.get("notes", [])))
+    reps, meta = rd.replicates, spec.get("intervals") or {}
+    marks = noise_marks(spec, values, [(reps, list(r.get("entries", [])), meta) for r in spec["rows"]],
+                        {c["metric"]: col.higher_is_better for c, col in zip(spec["columns"], cols)})
+    return Table(cols, rows, spec.get("title"), spec.get("corner", "method"),
+                 list(spec.get("notes", [])) + ([HTML_LEGEND] if marks else []),
+                 ties={ij for ij, m in marks.items() if m == TIE})
 
 
 def tables_html(rd: RunData) -> str:
@@ -489,19 +498,22 @@ def provenance_html(rd: RunData) -> str:
 def comparison_section(data: list[RunData]) -> str:
     parts = ['<section id="comparison"><h2>Comparison</h2>']
     inputs = [(rd.run.name, rd.summary, rd.values) for rd in data]
+    metrics = {k for rd in data for ms in rd.metrics.values() for k in ms}
+    hib = {m: next((rd.higher_is_better(m) for rd in data if rd.higher_is_better(m) is not None), None)
+           for m in metrics}
     try:
-        _, cmp = compare_table(inputs)
+        _, cmp = compare_table(inputs, directions=hib, replicates={rd.run.name: rd.replicates for rd in data})
     except ValueError as e:
         parts.append(f'<p class="note">No comparison table: {esc(e)}.</p>')
     else:
-        hib = {c["metric"]: next((rd.higher_is_better(c["metric"]) for rd in data
-                                  if rd.higher_is_better(c["metric"]) is not None), None) for c in cmp["columns"]}
-        cols = [Column(c["header"], hib[c["metric"]]) for c in cmp["columns"]]
-        rows = [TableRow(r["label"], [("-" if r["values"][c["metric"]] is None else f"{r['values'][c['metric']]:.4f}",
-                                       r["values"][c["metric"]]) for c in cmp["columns"]],
+        cols = [Column(c["header"], hib.get(c["metric"])) for c in cmp["columns"]]
+        rows = [TableRow(r["label"], [(r["cells"][c["metric"]], r["values"][c["metric"]]) for c in cmp["columns"]],
                          reference=r["label"].split(": ", 1)[-1].lower() in REFERENCE_LABELS) for r in cmp["rows"]]
+        ties = {(i, j) for i, r in enumerate(cmp["rows"]) for j, c in enumerate(cmp["columns"])
+                if r["marks"].get(c["metric"]) == "inside_noise"}
+        notes = [HTML_LEGEND] if any(r["marks"] for r in cmp["rows"]) else []
         parts.append(table_html(Table(cols, rows, "Rows of every run's first table, on the metrics they share",
-                                      "run: row")))
+                                      "run: row", notes, ties)))
     fig = overlaid_tradeoff(data)
     if fig is not None:
         parts.append(figure_html(fig))

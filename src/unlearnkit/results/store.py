@@ -333,6 +333,14 @@ class Run:
         return path
 
     @main_process_writes
+    def write_arrays(self, name: str, arrays: Mapping[str, np.ndarray]) -> Path:
+        """A run-level ``.npz`` of named arrays (e.g. ``intervals.npz``: bootstrap replicates), atomically."""
+        path = self.layout.file(name)
+        with atomic_file(path) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        return path
+
+    @main_process_writes
     def write_text(self, name: str, text: str) -> Path:
         path = self.layout.file(name)
         atomic_write_text(path, text)

@@ -8,13 +8,17 @@ the same function of the same numbers.
 Spec (a dict, JSON-serialisable)::
 
     {"title": "…" | None, "digits": 4, "label_seeds": true,
-     "columns": [{"header": "MU ↑", "metric": "mu", "digits": 4, "sd": false}, …],
+     "columns": [{"header": "MU ↑", "metric": "mu", "digits": 4, "sd": false, "ci": true}, …],
      "rows": [{"label": "ga", "entries": ["ga__s0", "ga__s1"], "skip": ["…"]},
+              {"label": "gd", "entries": ["gd__s0"], "ci": {"mu": [0.61, 0.74]}},
               {"label": "kl", "failed": "error text"}, …],
-     "notes": ["line", …]}
+     "notes": ["line", …],
+     "intervals": {"level": 0.95, "resamples": 1000, "seed": 0, "pairing": "…"}}
 
 A cell is the mean over the row's entries (``-`` when none has the metric or it is in ``skip``);
-with ``sd`` and several values it reads ``mean ± sd`` (sample sd). With ``label_seeds`` a row of k > 1
+with ``sd`` and several values it reads ``mean ± sd`` (sample sd); with ``ci`` it reads ``value ± half-width``
+of the 95 % interval — t over the row's seeds, or the row's stored bootstrap interval over the eval samples
+(:mod:`unlearnkit.results.noise`; a spec without ``ci`` renders as before). With ``label_seeds`` a row of k > 1
 entries is labelled ``<label> (mean of k seeds)``. A failed row shows ``-`` and the error's start.
 """
 
@@ -25,6 +29,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from unlearnkit.results.noise import (
+    BEST,
+    LEGEND,
+    TIE,
+    Replicates,
+    Spread,
+    best_of,
+    cell_interval,
+    is_reference,
+    ties_with_best,
+)
 
 
 def fmt(v: Any, digits: int = 4) -> str:
@@ -51,8 +67,8 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: 
 # Table specs
 
 
-def column(header: str, metric: str, digits: int | None = None, sd: bool = False) -> dict:
-    return {"header": header, "metric": metric, "digits": digits, "sd": sd}
+def column(header: str, metric: str, digits: int | None = None, sd: bool = False, ci: bool = False) -> dict:
+    return {"header": header, "metric": metric, "digits": digits, "sd": sd, **({"ci": True} if ci else {})}
 
 
 def row(label: str, entries: Sequence[str], skip: Sequence[str] = ()) -> dict:
@@ -88,16 +104,20 @@ def row_values(spec_row: dict, metric: str, values: Values) -> list[float]:
     return out
 
 
-def cell(vals: list[float], col: dict, digits: int) -> Any:
+def cell(vals: list[float], col: dict, digits: int, spec_row: dict | None = None, meta: dict | None = None) -> Any:
     if not vals:
         return None
     d = col.get("digits") if col.get("digits") is not None else digits
+    iv = cell_interval(vals, col, spec_row, meta)
+    if iv is not None:
+        return f"{iv.value:.{d}f} ± {iv.half_width:.{d}f}"
     if col.get("sd") and len(vals) > 1:
         return f"{np.mean(vals):.{d}f} ± {np.std(vals, ddof=1):.{d}f}"
     return fmt(float(np.mean(vals)), d)
 
 
-def render_table(spec: dict, values: Values) -> str:
+def table_rows(spec: dict, values: Values) -> list[list[Any]]:
+    """The rows of a spec as printed: label, then one cell per column."""
     digits = spec.get("digits", 4)
     cols = spec["columns"]
     out = []
@@ -107,8 +127,14 @@ def render_table(spec: dict, values: Values) -> str:
             continue
         n = len(r.get("entries", []))
         label = f"{r['label']} (mean of {n} seeds)" if spec.get("label_seeds", True) and n > 1 else r["label"]
-        out.append([label, *[cell(row_values(r, c["metric"], values), c, digits) for c in cols]])
-    table = format_table([spec.get("corner", "method"), *(c["header"] for c in cols)], out, digits)
+        out.append([label, *[cell(row_values(r, c["metric"], values), c, digits, r, spec.get("intervals"))
+                             for c in cols]])
+    return out
+
+
+def render_table(spec: dict, values: Values) -> str:
+    table = format_table([spec.get("corner", "method"), *(c["header"] for c in spec["columns"])],
+                         table_rows(spec, values), spec.get("digits", 4))
     return "\n".join([*([spec["title"]] if spec.get("title") else []), table, *spec.get("notes", [])])
 
 
@@ -117,17 +143,52 @@ def render_tables(specs: Sequence[dict], values: Values) -> str:
 
 
 def tables_as_data(specs: Sequence[dict], values: Values) -> list[dict]:
-    """The tables with their cell values (means over entries) for ``--json``."""
+    """The tables with their cell values (means over entries) for ``--json``; a cell with an interval adds it
+    under the row's ``intervals`` (metric → value, lo, hi, half_width, method, n, level)."""
     out = []
     for s in specs:
         rows = []
         for r in s["rows"]:
-            vals = {c["metric"]: (float(np.mean(v)) if (v := row_values(r, c["metric"], values)) else None)
-                    for c in s["columns"]}
+            per = {c["metric"]: row_values(r, c["metric"], values) for c in s["columns"]}
+            ivs = {}
+            for c in s["columns"]:
+                iv = cell_interval(per[c["metric"]], c, r, s.get("intervals"))
+                if iv is not None:
+                    ivs[c["metric"]] = iv.to_json()
             rows.append({"label": r["label"], "entries": r.get("entries", []), "failed": r.get("failed"),
-                         "values": vals})
+                         "values": {m: (float(np.mean(v)) if v else None) for m, v in per.items()},
+                         **({"intervals": ivs} if ivs else {})})
         out.append({"title": s.get("title"), "columns": [{"header": c["header"], "metric": c["metric"]}
                                                          for c in s["columns"]], "rows": rows})
+    return out
+
+
+Source = tuple[Replicates | None, list[str], dict]  # a row's replicates file, entries, the spec's interval settings
+
+
+def noise_marks(spec: dict, values: Values, sources: Sequence[Source],
+                directions: Mapping[str, bool | None]) -> dict[tuple[int, int], str]:
+    """(row, column) → ``*`` for the best method row of a column with a direction and ``~`` for every other
+    method row whose difference to it lies inside the noise; only columns where some cell has an interval
+    (a table without intervals gets no marks: it renders as before)."""
+    out: dict[tuple[int, int], str] = {}
+    for j, c in enumerate(spec["columns"]):
+        m = c["metric"]
+        vals: dict[int, float] = {}
+        spreads: dict[int, Spread | None] = {}
+        for i, (r, (reps, entries, meta)) in enumerate(zip(spec["rows"], sources)):
+            v = row_values(r, m, values)
+            if "failed" in r or not v or is_reference(r["label"]):
+                continue
+            vals[i] = float(np.mean(v))
+            iv = cell_interval(v, c, r, meta)
+            rep = reps.get(entries[0], m) if reps is not None and len(entries) == 1 and iv is not None else None
+            spreads[i] = None if iv is None else Spread(iv, rep, (meta or {}).get("pairing"))
+        if not any(spreads.values()):
+            continue
+        best = best_of(vals, directions.get(m))
+        out.update({(i, j): BEST for i in best})
+        out.update({(i, j): TIE for i in ties_with_best(best, spreads)})
     return out
 
 
@@ -137,10 +198,11 @@ def tables_as_data(specs: Sequence[dict], values: Values) -> list[dict]:
 SECONDS = "unlearn_seconds"
 
 
-def lm_columns(base: Sequence[tuple[str, str]], seconds: bool = True, extra: Sequence[dict] = ()) -> list[dict]:
-    """The task's columns ``base`` ((header, metric) pairs, ``Task.columns``), then ``unlearn s`` (mean unlearning
-    wall time) and any extra columns."""
-    cols = [column(h, m) for h, m in base]
+def lm_columns(base: Sequence[tuple[str, str]], seconds: bool = True, extra: Sequence[dict] = (),
+               ci: bool = False) -> list[dict]:
+    """The task's columns ``base`` ((header, metric) pairs, ``Task.columns``; with ``ci`` each prints its 95 %
+    interval), then ``unlearn s`` (mean unlearning wall time) and any extra columns."""
+    cols = [column(h, m, ci=ci) for h, m in base]
     return cols + ([column("unlearn s", SECONDS, 1)] if seconds else []) + list(extra)
 
 
@@ -179,14 +241,20 @@ def runs_table(runs: Sequence[Any]) -> str:
     return format_table(["run", "kind", "updated", "done", "failed"], rows)
 
 
-def compare_table(runs: Sequence[tuple[str, dict, Values]], metrics: Sequence[str] | None = None) -> tuple[str, dict]:
-    """Rows of the first table of each run, aligned on the metrics they share (or ``metrics``)."""
+def compare_table(runs: Sequence[tuple[str, dict, Values]], metrics: Sequence[str] | None = None,
+                  directions: Mapping[str, bool | None] | None = None,
+                  replicates: Mapping[str, Replicates] | None = None) -> tuple[str, dict]:
+    """Rows of the first table of each run, aligned on the metrics they share (or ``metrics``). Where cells have
+    intervals, the best method row of each directed column (``directions``: metric → higher is better) is marked
+    ``*`` and the rows inside its noise ``~`` (``replicates``: run → its bootstrap replicates, for paired
+    differences), with a legend line."""
     firsts = [(name, spec["tables"][0]) for name, spec, _ in runs if spec.get("tables")]
     if len(firsts) != len(runs):
         missing = [name for name, spec, _ in runs if not spec.get("tables")]
         raise ValueError(f"run(s) {', '.join(missing)} have no table yet")
     if metrics:
-        cols = [column(m, m) for m in metrics]
+        cols = [column(m, m, ci=any(c.get("ci") for _, t in firsts for c in t["columns"] if c["metric"] == m))
+                for m in metrics]
     else:
         shared = set.intersection(*({c["metric"] for c in t["columns"]} for _, t in firsts))
         cols = [c for c in firsts[0][1]["columns"] if c["metric"] in shared]
@@ -194,13 +262,27 @@ def compare_table(runs: Sequence[tuple[str, dict, Values]], metrics: Sequence[st
         raise ValueError("the runs share no metric: name the metrics to compare with --metrics")
     merged_rows: list[dict] = []
     merged_values: dict[str, dict] = {}
+    sources: list[Source] = []
     for (name, table), (_, _, values) in zip(firsts, runs):
         for r in table["rows"]:
             if "failed" in r:
                 continue
             keys = [f"{name}/{e}" for e in r["entries"]]
             merged_values.update({k: values.get(e, {}) for k, e in zip(keys, r["entries"])})
-            merged_rows.append(row(f"{name}: {r['label']}", keys, r.get("skip", ())))
+            merged_rows.append({**row(f"{name}: {r['label']}", keys, r.get("skip", ())),
+                                **({"ci": r["ci"]} if r.get("ci") else {})})
+            sources.append(((replicates or {}).get(name), list(r["entries"]), table.get("intervals") or {}))
     spec = table_spec(cols, merged_rows, label_seeds=True, digits=firsts[0][1].get("digits", 4))
     spec["corner"] = "run: row"
-    return render_table(spec, merged_values), {"columns": cols, "rows": tables_as_data([spec], merged_values)[0]["rows"]}
+    spec["intervals"] = next((m for _, _, m in sources if m), None)
+    cells = table_rows(spec, merged_values)
+    marks = noise_marks(spec, merged_values, sources, directions or {})
+    data_rows = tables_as_data([spec], merged_values)[0]["rows"]
+    for i, (r, d) in enumerate(zip(cells, data_rows)):
+        d["cells"] = {c["metric"]: fmt(r[j + 1]) for j, c in enumerate(cols)}
+        d["marks"] = {c["metric"]: ("best" if marks[(i, j)] == BEST else "inside_noise") for j, c in enumerate(cols)
+                      if (i, j) in marks}
+    for (i, j), mark in marks.items():
+        cells[i][j + 1] = f"{cells[i][j + 1]} {mark}"
+    text = format_table([spec["corner"], *(c["header"] for c in cols)], cells, spec["digits"])
+    return text + (f"\n{LEGEND}" if marks else ""), {"columns": cols, "rows": data_rows}

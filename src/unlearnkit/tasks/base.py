@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from unlearnkit.config import BuildConfig, StrictModel
-from unlearnkit.engine.evaluate import EvalConfig, EvalResult
+from unlearnkit.engine.evaluate import EvalConfig, EvalResult, bootstrap_statistic
 from unlearnkit.errors import UnlearnkitError
 
 Say = Callable[[str], None]
@@ -90,6 +90,7 @@ class Task:
     calibration_forget: ClassVar[str | None] = None  # forget-side probe of the α-curve
     reliability_metrics: ClassVar[tuple[str, ...]] = ()  # metrics of the reliability study (empty: none)
     default_methods: ClassVar[tuple[str, ...]] = ("ga", "gd", "kl", "npo")
+    mia_sets: ClassVar[tuple[str, str]] = ("forget", "holdout")  # members, non-members of the MIAs and PrivLeak
 
     def check_forget(self, forget: str) -> str:
         if forget not in self.forget_splits:
@@ -115,6 +116,12 @@ class Task:
         """Add what needs the reference θ_r's result (FQ, PrivLeak, …); θ_r compared with itself is the
         Retrain row."""
         return res
+
+    def statistic(self, metric: str, res: EvalResult, ref: EvalResult | None):
+        """(eval-set sizes, bootstrap statistic) recomputing ``metric`` of ``res`` from its resampled per-sample
+        values (θ_r's ``ref`` resampled alike), or None when the stored values cannot give it: then the run
+        table shows no interval for it (:mod:`unlearnkit.results.intervals`)."""
+        return bootstrap_statistic(metric, res, ref, *self.mia_sets)
 
     def probe(self, model, tokenizer, data: TaskData, names: list[str], cfg: EvalConfig,
               options: Any) -> dict[str, float]:

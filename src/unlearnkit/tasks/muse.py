@@ -90,6 +90,7 @@ class Muse(Task):
     calibration_metrics = ("knowmem_retain.rouge", "knowmem_retain.prob")
     calibration_forget = "knowmem_forget.rouge"
     default_methods = ("ga", "gd", "npo", "rmu")
+    mia_sets = ("privleak_forget", "privleak_holdout")
 
     def prepare(self, req: TaskRequest, say) -> TaskData:
         self.check_benchmark(req.benchmark)
