@@ -73,19 +73,33 @@ def test_the_installed_console_script_runs(tmp_path):
 
 
 def test_runs_compare_prints_an_aligned_table_of_two_runs(tiny_models, capsys):
-    """Two tiny runs (different learning rates) compared on the columns they share."""
+    """Two tiny runs (different learning rates) compared on the columns they share; a third made with another
+    thread count is compared with a warning naming that difference (it decides float digits)."""
     import json
+
+    import torch
 
     from unlearnkit.recipes.lm import run_benchmark
 
     from .test_run import tiny_run
 
-    for name, lr in (("cmp-a", 1e-3), ("cmp-b", 5e-4)):
-        run_benchmark(tiny_run(name=name, methods=["ga"], defaults={"lr": lr, "epochs": 1, "batch_size": 4}),
-                      say=lambda s: None)
+    for name, lr in (("cmp-a", 1e-3), ("cmp-b", 5e-4), ("cmp-c", 5e-4)):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(threads + 1 if name == "cmp-c" else threads)
+        try:
+            run_benchmark(tiny_run(name=name, methods=["ga"], defaults={"lr": lr, "epochs": 1, "batch_size": 4}),
+                          say=lambda s: None)
+        finally:
+            torch.set_num_threads(threads)
     assert main(["runs", "compare", "cmp-a", "cmp-b"]) == 0
     out = capsys.readouterr().out
     assert "cmp-a: ga" in out and "cmp-b: ga" in out and "ES-exact unlearn ↓" in out and "cmp-a: Original" in out
+    assert "warning" not in out  # one process, one setting
+    assert main(["runs", "compare", "cmp-a", "cmp-c", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["provenance_differences"] == [
+        f"torch_threads differs: cmp-a: {torch.get_num_threads()}; cmp-c: {torch.get_num_threads() + 1}"]
+    assert main(["runs", "compare", "cmp-a", "cmp-c"]) == 0
+    assert "warning: these runs differ in what decides their digits" in capsys.readouterr().out
     assert main(["runs", "compare", "cmp-a", "cmp-b", "--json", "--metrics", "mu,forget.es_exact"]) == 0
     data = json.loads(capsys.readouterr().out)
     labels = [r["label"] for r in data["rows"]]
