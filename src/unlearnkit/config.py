@@ -164,7 +164,7 @@ class TinyLlamaConfig(StrictModel):
     dtype: WeightsDtype = Field(
         "float64", description="weights (initialised, trained, saved and evaluated in it): float64 makes the embedded "
         "benchmark's table the same on every CPU kernel path and thread count (docs/benchmark.md, Determinism); "
-        "float32 is about 1.3x faster and its digits move with the CPU")
+        "float32 steps are about 1.7-2x faster and its digits move with the CPU")
 
     @model_validator(mode="after")
     def _heads_divide(self) -> TinyLlamaConfig:
