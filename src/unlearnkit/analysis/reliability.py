@@ -137,8 +137,7 @@ def quantize_rtn(w: torch.Tensor, bits: int) -> torch.Tensor:
     if bits < 2:
         raise UnlearnkitError("quantisation needs at least 2 bits")
     levels = 2 ** (bits - 1) - 1
-    w2 = (w.reshape(w.shape[0], -1) if w.dim() > 1 else w.reshape(1, -1))
-    w2 = upcast(w2)  # bf16 weights: scale in fp32
+    w2 = upcast(w.reshape(w.shape[0], -1) if w.dim() > 1 else w.reshape(1, -1))  # bf16 weights: scale in fp32
     scale = w2.abs().amax(dim=1, keepdim=True).clamp_min(1e-12) / levels
     q = torch.clamp(torch.round(w2 / scale), -levels, levels)
     return (q * scale).reshape(w.shape).to(w.dtype)
@@ -192,8 +191,9 @@ def measure(model, tokenizer, records: list[dict], role: str, question: Callable
 
 
 def relearned(model, tokenizer, forget_records: list[dict], cfg: RelearnConfig, seed: int, precision: str = "auto"):
-    """The relearning attack: a copy of ``model`` fine-tuned a few steps on part of the forget set (a float32 copy
-    — float64 for a float64 model — trained at ``precision``, returned in ``model``'s dtype: small steps are not lost to bf16 rounding)."""
+    """The relearning attack: a copy of ``model`` fine-tuned a few steps on part of the forget set (a float32 copy —
+    float64 for a float64 model — trained at ``precision``, returned in ``model``'s dtype: small steps are not lost to
+    bf16 rounding)."""
     from unlearnkit.engine.data import encode_records, make_loader, sft_loss
     from unlearnkit.engine.train import train_loop
 

@@ -66,6 +66,25 @@ def lean_head(model):
     return decoder, head, getattr(cfg, "final_logit_softcapping", None)
 
 
+def answer_rows(model, input_ids, attention_mask, select, lean: bool = True):
+    """(rows, to_logits, vocab) at the ``select``-ed positions: the decoder's hidden states and the output head
+    (softcapped where the model softcaps) that turns a block of rows into logits, so the head runs on those positions
+    only; with ``lean=False`` or a model whose logits are not head(hidden), the model's own full logits and the
+    identity."""
+    parts = lean_head(model) if lean else None
+    if parts is None:
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[select]
+        return logits, lambda rows: rows, logits.shape[-1]
+    decoder, head, softcap = parts
+
+    def to_logits(rows: torch.Tensor) -> torch.Tensor:
+        logits = head(rows)
+        return torch.tanh(logits / softcap) * softcap if softcap else logits
+
+    hidden = decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[select]
+    return hidden, to_logits, head.out_features
+
+
 def causal_lm_loss(model, input_ids, attention_mask, labels) -> torch.Tensor:
     """Mean NLL of ``labels`` (−100 = ignored) under next-token prediction, as transformers' ``ForCausalLMLoss``
     defines it (labels shifted by one), with two differences: the output head runs on the answer positions only (a
@@ -74,15 +93,9 @@ def causal_lm_loss(model, input_ids, attention_mask, labels) -> torch.Tensor:
     them to float32, which would put float32 rounding back into a float64 model's training."""
     shifted = torch.nn.functional.pad(labels, (0, 1), value=IGNORE)[..., 1:].to(input_ids.device)
     keep = shifted != IGNORE
-    lean = lean_head(model) if dist.world_size() == 1 and isinstance(model, PreTrainedModel) else None
-    if lean is None:
-        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[keep]
-    else:
-        decoder, head, softcap = lean
-        logits = head(decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[keep])
-        if softcap:
-            logits = torch.tanh(logits / softcap) * softcap
-    return torch.nn.functional.cross_entropy(upcast(logits), shifted[keep])
+    rows, to_logits, _ = answer_rows(model, input_ids, attention_mask, keep,
+                                     lean=dist.world_size() == 1 and isinstance(model, PreTrainedModel))
+    return torch.nn.functional.cross_entropy(upcast(to_logits(rows)), shifted[keep])
 
 
 def sft_loss(model, batch) -> tuple[torch.Tensor, dict[str, float]]:

@@ -27,7 +27,7 @@ import torch
 
 from unlearnkit.data.prompts import IGNORE, Encoded, collate, encode_pair, fit_to_context
 from unlearnkit.engine import distributed as dist
-from unlearnkit.engine.data import lean_head
+from unlearnkit.engine.data import answer_rows
 from unlearnkit.engine.precision import upcast
 
 
@@ -109,21 +109,11 @@ def _row_stats(logits: torch.Tensor, tgt: torch.Tensor) -> tuple[torch.Tensor, t
 def answer_stats(model, input_ids, attention_mask, select, tgt, budget: int = LOGITS_BUDGET):
     """Per answer token (the True entries of ``select``, targets ``tgt``): log-prob, argmax flag, Min-K%++ z,
     computed in row chunks of at most ``budget`` logits  # 3 × (N,)."""
-    lean = lean_head(model)
-    if lean is None:  # logits that are not a plain head(hidden): the model's own (full) logits
-        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[select]
-        rows, head, softcap = logits, None, None
-    else:
-        decoder, head, softcap = lean
-        rows = decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[select]  # (N, d)
-    vocab = head.out_features if head is not None else rows.shape[-1]
+    rows, to_logits, vocab = answer_rows(model, input_ids, attention_mask, select)  # (N, d) hidden, or (N, vocab)
     step = max(1, budget // max(1, vocab))
     parts = []
     for s in range(0, rows.shape[0], step):
-        logits = rows[s : s + step] if head is None else head(rows[s : s + step])  # (≤ step, vocab)
-        if softcap:
-            logits = torch.tanh(logits / softcap) * softcap
-        parts.append(_row_stats(logits, tgt[s : s + step]))
+        parts.append(_row_stats(to_logits(rows[s : s + step]), tgt[s : s + step]))  # (≤ step, vocab) logits
     if not parts:
         return tgt.float(), tgt == tgt, tgt.float()
     return tuple(torch.cat([p[k] for p in parts]) for k in range(3))

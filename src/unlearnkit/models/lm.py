@@ -131,8 +131,9 @@ def load_model(name_or_path: str | Path, device: str | torch.device | None = Non
     a GGUF file or a short name (:data:`unlearnkit.models.sources.ALIASES`, e.g. ``smollm2-135m``).
 
     ``dtype=None`` loads the precision the model trains in (:func:`unlearnkit.engine.precision.train_dtype` of the
-    stored dtype: float64 models stay float64, everything else is float32). The tokenizer carries the prompt format: ``prompt`` (a preset name or :class:`PromptFormat`) if
-    given, else the one saved with the model, else the default. Clear errors for a missing path,
+    stored dtype: float64 models stay float64, everything else is float32). The tokenizer carries the prompt format:
+    ``prompt`` (a preset name or :class:`PromptFormat`) if given, else the one saved with the model, else the
+    default. Clear errors for a missing path,
     pickled weights, or a tokenizer that does not belong to the model."""
     name_or_path = resolve_source(str(name_or_path))
     if is_adapter_dir(name_or_path):
@@ -142,8 +143,9 @@ def load_model(name_or_path: str | Path, device: str | torch.device | None = Non
     allow_pickle = pickle_allowed() if allow_pickle is None else allow_pickle
     tok = load_tokenizer(name, revision)
     try:
-        model = AutoModelForCausalLM.from_pretrained(os.path.expanduser(name), dtype=dtype or train_dtype(stored_dtype(name)),
-                                                     revision=revision, use_safetensors=None if allow_pickle else True)
+        model = AutoModelForCausalLM.from_pretrained(os.path.expanduser(name),
+                                                     dtype=dtype or train_dtype(stored_dtype(name)), revision=revision,
+                                                     use_safetensors=None if allow_pickle else True)
     except (OSError, ValueError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         if not allow_pickle and ("safetensors" in msg.lower() or "pytorch_model.bin" in msg):
@@ -172,8 +174,9 @@ def is_saved_model(path: str | Path) -> bool:
 
 
 def load_adapter_model(path: str | Path, device=None, dtype: torch.dtype | None = None, prompt=None):
-    """(model, tokenizer) of a saved LoRA θ_u: its base (checked against the recorded fingerprint) loaded in the dtype it
-    trains in (float32, or float64 for float64 models), the adapter merged (θ_o + ΔW, :class:`unlearnkit.models.adapters.Adapter`), then cast to ``dtype``."""
+    """(model, tokenizer) of a saved LoRA θ_u: its base (checked against the recorded fingerprint) loaded in the
+    dtype it trains in (float32, or float64 for float64 models), the adapter merged (θ_o + ΔW,
+    :class:`unlearnkit.models.adapters.Adapter`), then cast to ``dtype``."""
     path = Path(path).expanduser()
     base, fingerprint = adapter_base(path)
     if fingerprint is not None and model_id(base) != fingerprint:
