@@ -1,4 +1,4 @@
-"""Golden-value tests for the language-model metrics (SPEC §2.2); hand arithmetic in each docstring."""
+"""Golden-value tests for the language-model metrics (docs/metrics.md); hand arithmetic in each docstring."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Golden values for the image-classifier metrics (SPEC §2.3), arithmetic in the docstrings."""
+"""Golden values for the image-classifier metrics (docs/vision.md, "Metrics"), arithmetic in the docstrings."""
 
 from __future__ import annotations
 

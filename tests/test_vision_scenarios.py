@@ -1,4 +1,4 @@
-"""The four label-domain scenarios (SPEC §1.2): sets, label spaces, bad input, θ_r's UA."""
+"""The four label-domain scenarios (docs/vision.md, "Scenarios"): sets, label spaces, bad input, θ_r's UA."""
 
 from __future__ import annotations
 

@@ -512,7 +512,7 @@ def _add_run(sub) -> None:
     rn.set_defaults(func=lambda a: _need_action(rn))
 
 
-SCENARIO_NAMES = "all_matched, target_mismatch, model_mismatch, data_mismatch"  # SPEC §1.2 (data/scenarios.py)
+SCENARIO_NAMES = "all_matched, target_mismatch, model_mismatch, data_mismatch"  # data/scenarios.py, docs/vision.md
 
 
 def _add_run_vision(rsub) -> None:

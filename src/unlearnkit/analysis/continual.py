@@ -1,4 +1,4 @@
-"""Continual unlearning (SPEC §4): k forget requests applied one after another.
+"""Continual unlearning (docs/analysis.md): k forget requests applied one after another.
 
 The forget split is cut into k requests by subject (contiguous runs of subjects, sizes as equal
 as possible; see :func:`forget_requests`). Stage j unlearns request j from the output of stage

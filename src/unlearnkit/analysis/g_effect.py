@@ -1,4 +1,4 @@
-"""G-effect (SPEC §4; seed: "Rethinking LLM Unlearning Objectives: A Gradient Perspective").
+"""G-effect (docs/analysis.md; seed: "Rethinking LLM Unlearning Objectives: A Gradient Perspective").
 
 For an objective term L (minimised) and a risk R (mean answer-token NLL),
 

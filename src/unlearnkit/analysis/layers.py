@@ -1,4 +1,4 @@
-"""Layer-wise patching sweep (SPEC §4; seed: "On the Fragility of Latent Knowledge"): tables and plots.
+"""Layer-wise patching sweep (docs/analysis.md; seed: "On the Fragility of Latent Knowledge"): tables and plots.
 
 θ_o with the tensors of one group g (a transformer layer, or the embedding / the head) taken from
 θ_u (:mod:`unlearnkit.models.patching`); the sweep evaluates FQ, MU and forget ES of θ_{o←u}[l]

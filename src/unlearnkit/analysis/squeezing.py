@@ -1,4 +1,4 @@
-"""Squeezing-effect tracker (SPEC §4; seed: "LLM Unlearning with LLM Beliefs", after Ren et al. 2025).
+"""Squeezing-effect tracker (docs/analysis.md; seed: "LLM Unlearning with LLM Beliefs", after Ren et al. 2025).
 
 Along an unlearning run, the log-probability under the current model θ_t of
 

@@ -19,7 +19,7 @@ from a seed. Each image is
 
 Classes of one superclass therefore share most of their visual structure (``P_S``) and differ
 by a weaker component (``Q_c``): a network's representations of siblings are entangled, which
-is what makes the mismatch scenarios of SPEC §1.2 non-trivial (a reference trained without
+is what makes the mismatch scenarios of docs/vision.md non-trivial (a reference trained without
 fine class ``c`` still recognises ``c`` as its superclass; ascent on some siblings disturbs
 the others). The nuisance terms make the test set harder than the training set, so trained
 models show the train/test confidence gap that MIA-efficacy relies on.

@@ -1,4 +1,4 @@
-"""The four label-domain scenarios of SPEC §1.2 (seed: "Decoupling the Class Label and the
+"""The four label-domain scenarios of docs/vision.md (seed: "Decoupling the Class Label and the
 Target Concept in Machine Unlearning", Zhu et al., arXiv:2406.08288).
 
 Three label domains: L_D (labels of the given forgetting data), L_M (labels the model

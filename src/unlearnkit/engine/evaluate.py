@@ -1,4 +1,4 @@
-"""Evaluate a language model on the fictitious-facts benchmark (SPEC §2.2).
+"""Evaluate a language model on the fictitious-facts benchmark (docs/metrics.md).
 
 The plan: for each evaluation role (forget, retain, holdout, real_authors, world_facts) the
 (question, answer) pairs of every *variant* the metrics need go through ONE batched
@@ -55,7 +55,7 @@ class EvalConfig(StrictModel):
                         "forget05, forget10)")
     batch_size: int = Field(64, ge=1, description="sequences per teacher-forced batch")
     generation_batch_size: int = Field(64, ge=1)
-    max_new_tokens: int = Field(200, ge=1, description="greedy generation length cap for ROUGE-L (SPEC: 200)")
+    max_new_tokens: int = Field(200, ge=1, description="greedy generation length cap for ROUGE-L (TOFU: 200)")
     min_k: float = Field(0.4, gt=0, le=1, description="fraction k of Min-K% / Min-K%++")
     truncate: bool = Field(False, description="cut answers that do not fit the model's context (else an error)")
     cache: bool = True

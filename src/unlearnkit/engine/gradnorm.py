@@ -1,4 +1,4 @@
-"""Per-sample gradient norms for the GradNorm membership-inference attack (SPEC §2.2).
+"""Per-sample gradient norms for the GradNorm membership-inference attack (docs/metrics.md).
 
 For one (question, answer) pair or raw text, the loss is the mean answer-token NLL; the norm is
 ‖∇_θ loss‖_p over every floating-point parameter of the model (p = 1, 2 or inf). Gradients come

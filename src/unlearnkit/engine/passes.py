@@ -8,7 +8,7 @@ answer token,
 - ``z``        the Min-K%++ score (log π(y_i) − μ_i) / σ_i with μ_i = E_{v~π}[log π(v)] and
   σ_i² = E_{v~π}[(log π(v))²] − μ_i² at that position.
 
-Every metric of SPEC §2.2 except ROUGE and judges is a function of these, so one pass per
+Every metric of docs/metrics.md except ROUGE and judges is a function of these, so one pass per
 (model, eval set, question/answer variant) feeds all of them. Only answer positions reach the
 output head (hidden states are gathered first), so the (batch, seq, vocab) logits of a large
 vocabulary are never materialised for prompt tokens; the answer positions reach the head in row chunks

@@ -1,4 +1,4 @@
-"""Metrics: pure functions of per-sample log-probs, argmax flags, texts or scores (SPEC §2).
+"""Metrics: pure functions of per-sample log-probs, argmax flags, texts or scores (docs/metrics.md).
 
 Importing this package loads numpy only; scipy, scikit-learn and rouge_score are imported
 inside the functions that need them, and torch is never imported (tensors are accepted by

@@ -8,7 +8,7 @@ from typing import Any
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.metrics._convert import as_1d_float
 
-# Which direction is better, for each directed metric, on the set SPEC §2.2 evaluates it on:
+# Which direction is better, for each directed metric, on the set docs/metrics.md evaluates it on:
 # memorisation metrics (ES, EM) and the forget-set composites on the forget set; probability,
 # ROUGE-L and truth_ratio_retain on retain/utility sets. When probability or ROUGE-L is
 # reported on a forget set the desirable direction reverses: use higher_is_better(name, on_forget=True).

@@ -1,4 +1,4 @@
-"""Language-model metrics of SPEC §2.2, as pure functions of per-sample quantities (SPEC §2.1).
+"""Language-model metrics (docs/metrics.md), as pure functions of per-sample quantities (docs/metrics.md, "Per-sample quantities").
 
 For a prompt x and answer tokens y_1..y_n one teacher-forced pass gives
 ``log p_i = log π(y_i | x, y_<i)`` and ``c_i = [argmax π(· | x, y_<i) = y_i]``; every function
@@ -17,7 +17,7 @@ import numpy as np
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.metrics._convert import as_1d_bool, as_1d_float, as_float, as_rows_float, scalar_or_rows
 
-# The nine components of model utility (SPEC §2.2), in canonical order.
+# The nine components of model utility (docs/metrics.md), in canonical order.
 MU_COMPONENTS: tuple[str, ...] = (
     "retain_prob",  # retain: probability
     "retain_rouge",  # retain: ROUGE-L recall
@@ -46,7 +46,7 @@ def extraction_strength(correct: Any) -> float:
     ES = 1 when all tokens are correct (k = 0), ES = 0 when the last token is wrong (k = n).
 
     Convention: one widely used implementation returns 1/n in the all-wrong case; this one
-    returns 0 (SPEC §2.2), so ES = 0 whenever the last token is wrong.
+    returns 0 (docs/metrics.md), so ES = 0 whenever the last token is wrong.
     """
     c = as_1d_bool(correct, "correct")  # (n,)
     n = c.size
@@ -204,7 +204,7 @@ def harmonic_mean(values: Any) -> float | np.ndarray:
 
 
 def model_utility(values: Mapping[str, float] | Sequence[float] | Any) -> float | np.ndarray:
-    """Model utility MU: harmonic mean of the nine utility numbers (SPEC §2.2); 0 if any is 0
+    """Model utility MU: harmonic mean of the nine utility numbers (docs/metrics.md); 0 if any is 0
     (components that are arrays (resamples,): one MU per bootstrap resample).
 
     ``values`` is either a dict keyed by exactly :data:`MU_COMPONENTS` (missing or unknown keys

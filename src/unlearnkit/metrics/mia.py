@@ -1,4 +1,4 @@
-"""Membership-inference scores, their AUC and PrivLeak (SPEC §2.2).
+"""Membership-inference scores, their AUC and PrivLeak (docs/metrics.md).
 
 Every per-sample score is oriented so that HIGHER = MORE MEMBER-LIKE (members = forget split,
 non-members = holdout split), and :func:`mia_auc` labels members 1, so AUC > 0.5 means members

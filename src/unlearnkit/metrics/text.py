@@ -1,4 +1,4 @@
-"""ROUGE-L recall of generations against the ground truth (SPEC §2.2)."""
+"""ROUGE-L recall of generations against the ground truth (docs/metrics.md)."""
 
 from __future__ import annotations
 

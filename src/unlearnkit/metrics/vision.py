@@ -1,4 +1,4 @@
-"""Image-classifier unlearning metrics (SPEC §2.3): UA, RA, TA, MIA-efficacy, Gap.
+"""Image-classifier unlearning metrics (docs/vision.md, "Metrics"): UA, RA, TA, MIA-efficacy, Gap.
 
 Pure functions over per-sample predictions and confidences (numpy arrays or tensors); no
 model and no data loader inside. All values are percentages in [0, 100].
@@ -6,7 +6,7 @@ model and no data loader inside. All values are percentages in [0, 100].
 Where they are evaluated (done by the caller, :func:`unlearnkit.engine.vision.scenario_metrics`):
 
 - **UA** = accuracy on the target concept's training data D_t, in the model's label space.
-  In all matched and model mismatch D_t = D_f, so this is SPEC's "accuracy on D_f"; in target
+  In all matched and model mismatch D_t = D_f, so this is UA as "accuracy on D_f"; in target
   and data mismatch it includes the false-retaining data D_fr the unlearner never saw, which
   is exactly what the seed's table measures (its FT rows reach UA ≈ 50 in target mismatch
   because D_fr is still recognised). UA on D_f alone and on D_fr alone are reported beside it.

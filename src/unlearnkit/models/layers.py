@@ -5,7 +5,7 @@ not looked up at one fixed attribute path, so RMU's hook, G-effect groups, patch
 every common family (tested: Llama, Qwen2, Qwen3, Gemma2, Gemma3, Mistral, Phi-3, GPT-NeoX,
 OLMo-2, GPT-2).
 
-The analyses of SPEC §4 look at a model by **groups**: the embedding, each transformer layer,
+The analyses of docs/analysis.md look at a model by **groups**: the embedding, each transformer layer,
 and the head (everything after the last layer: final norm and an untied output projection).
 
     embedding   input (and positional) embeddings — with tied input/output embeddings

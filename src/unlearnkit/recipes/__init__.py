@@ -1,4 +1,4 @@
-"""Recipes: one module per workflow, built from the shared layers below (DESIGN §12).
+"""Recipes: one module per workflow, built from the shared layers below (docs/architecture.md).
 
 - :mod:`.lm` — ``unlearnkit run``: the language-model benchmark (with ``continual=k``)
 - :mod:`.vision` — ``unlearnkit run vision``: the image-classifier label-domain benchmark

@@ -1,4 +1,4 @@
-"""``unlearnkit gradient``, ``squeeze`` and ``layers``: the analyses of SPEC §4 as runs.
+"""``unlearnkit gradient``, ``squeeze`` and ``layers``: the analyses of docs/analysis.md as runs.
 
 Each writes an analysis run (``$UNLEARNKIT_HOME/runs/<kind>-<time>``, or ``--out DIR``) through the
 results layer: the curves and plots as run files, and one entry per method with summary numbers.

@@ -1,6 +1,6 @@
 """``unlearnkit sweep``: hyperparameter study reported after calibration (the seed's second calibration table).
 
-For one method, each knob of SPEC §3 — learning rate (LR), batch size (BS), early stopping
+For one method, each knob of docs/methods.md — learning rate (LR), batch size (BS), early stopping
 (ES, a cap on optimiser steps), temperature scaling (TS) and loss selection (LS) — is varied
 over a grid while the others stay at the base setting ("origin"). Every variant is a normal
 entry of a resumable run (``<method>@<KNOB>=<value>``) and is then calibrated by model mixing,

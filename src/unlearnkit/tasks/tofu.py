@@ -6,7 +6,7 @@
   ``…_retain90``);
 - **eval sets**: ``forgetXX_perturbed`` (forget), ``retain_perturbed``, ``holdoutXX`` (MIA
   non-members), ``real_authors_perturbed`` and ``world_facts_perturbed`` (utility);
-- **metrics** (SPEC §2.2, :mod:`unlearnkit.engine.evaluate`): ES-exact / ES-perturb, EM,
+- **metrics** (docs/metrics.md; :mod:`unlearnkit.engine.evaluate`): ES-exact / ES-perturb, EM,
   probabilities, truth ratio, ROUGE-L, MU, Mem/Util/Agg, the MIAs; against θ_r: FQ, PrivLeak and the
   Reference MIA;
 - **table**: the seed's columns (ES-exact and ES-perturb on retain and forget, MU, FQ, PrivLeak).

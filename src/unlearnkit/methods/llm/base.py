@@ -1,4 +1,4 @@
-"""Building blocks of language-model unlearning objectives (SPEC §3).
+"""Building blocks of language-model unlearning objectives (docs/methods.md).
 
 A language-model method is a **forget term** + a **retain term** + **knobs**:
 

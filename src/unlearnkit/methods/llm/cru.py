@@ -1,5 +1,5 @@
 """CRU — keep the non-fragile layers of θ_u, the rest from θ_o (seed: "On the Fragility of Latent
-Knowledge: Layer-wise Influence under Unlearning in LLMs"; SPEC §3).
+Knowledge: Layer-wise Influence under Unlearning in LLMs"; docs/methods.md).
 
 Post-hoc: θ_u comes from the ``base`` method. On a validation half of the benchmark (alternating
 subjects, :mod:`unlearnkit.data.halves`), each parameter group (embedding, every transformer layer,

@@ -9,7 +9,7 @@ Default retain term ``act`` (RMU's own): the same MSE between h_θ^ℓ and θ_o'
 answer tokens. Only the MLPs of layers ℓ−2..ℓ train (``trainable``); every other weight stays at
 θ_o. ``rmu+nll`` / ``rmu+kl`` swap in a shared retain term.
 
-Choices where the SPEC leaves details open (as in the WMDP code): u is drawn uniform on [0, 1)^d
+Choices where the paper leaves details open (as in the WMDP code): u is drawn uniform on [0, 1)^d
 then normalised (``torch.rand``, seeded by ``seed``, fixed for the run); ℓ indexes decoder layers
 from 0 and the hidden state is that layer's output; the forward pass stops at layer ℓ (later
 layers and the LM head are never computed for the RMU terms). The MSE runs over answer tokens
