@@ -46,10 +46,10 @@ def whole_eval_seconds(model: str, reference: str, data: str | None, cfg, dtype:
 
 def timed_evaluation(path: str, src, cfg, dtype: torch.dtype) -> tuple[dict, list, list]:
     """Our evaluate() with timers; returns (seconds by part, the token sequences passed, generation lengths)."""
-    from unlearnkit.engine import evaluate as E
     from unlearnkit.engine import gradnorm as G
     from unlearnkit.engine import passes as P
     from unlearnkit.models.lm import load_model
+    from unlearnkit.tasks import tofu_eval as E
 
     model, tok = load_model(path, dtype=dtype)
     parts = {"passes": 0.0, "generation": 0.0, "gradnorm": 0.0}
@@ -131,9 +131,10 @@ def main() -> None:
     args = ap.parse_args()
     from unlearnkit.config import load_config
     from unlearnkit.data.tofu import QASource
-    from unlearnkit.engine.evaluate import GENERATE, EvalConfig, eval_sets
+    from unlearnkit.engine.evaluate import EvalConfig
     from unlearnkit.models.lm import resolve_dtype
     from unlearnkit.recipes.lm import RunConfig, prepare_benchmark
+    from unlearnkit.tasks.tofu_eval import GENERATE, eval_sets
 
     model, reference, data = args.model, args.reference, args.data
     run_cfg = None

@@ -23,9 +23,9 @@ import torch
 from unlearnkit import metrics as M
 from unlearnkit.data.prompts import IGNORE, collate, encode_pair
 from unlearnkit.data.tofu import QASource
-from unlearnkit.engine import evaluate as E
 from unlearnkit.engine.generate import generate_answers
 from unlearnkit.models.lm import load_model
+from unlearnkit.tasks import tofu_eval as E
 
 
 @torch.no_grad()

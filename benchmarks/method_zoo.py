@@ -105,7 +105,8 @@ def cost(args) -> None:
 
 
 def sweep(args) -> None:
-    from unlearnkit.engine.evaluate import EvalConfig, evaluate
+    from unlearnkit.engine.evaluate import EvalConfig
+    from unlearnkit.tasks.tofu_eval import evaluate
 
     src, original = setup()
     for m in args.methods:

@@ -10,11 +10,11 @@ import torch
 
 from unlearnkit import metrics as M
 from unlearnkit.data.tofu import QASource
-from unlearnkit.engine import evaluate as E
 from unlearnkit.engine.generate import extraction_strength_by_generation
 from unlearnkit.engine.passes import teacher_forced_pass
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.models.lm import load_model, model_fingerprint
+from unlearnkit.tasks import tofu_eval as E
 
 CFG = E.EvalConfig(max_new_tokens=48)
 

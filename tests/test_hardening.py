@@ -33,9 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def evaluated(tiny_models):
     """θ_o evaluated once with its cache (a private model id so other tests' caches are untouched)."""
     from unlearnkit.data.tofu import QASource
-    from unlearnkit.engine.evaluate import EvalConfig, evaluate
+    from unlearnkit.engine.evaluate import EvalConfig
     from unlearnkit.io import home
     from unlearnkit.models.lm import load_model
+    from unlearnkit.tasks.tofu_eval import evaluate
 
     model, tok = load_model(tiny_models.original)
     src, cfg = QASource(tiny_models.data_dir), EvalConfig(max_new_tokens=16)

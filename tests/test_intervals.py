@@ -12,14 +12,8 @@ import numpy as np
 import pytest
 
 from unlearnkit import metrics as M
-from unlearnkit.engine.evaluate import (
-    MU_PARTS,
-    EvalResult,
-    add_mia_aucs,
-    aggregate_of,
-    bootstrap_statistic,
-    compare_to_reference,
-)
+from unlearnkit.engine.mia import add_mia_aucs
+from unlearnkit.engine.result import EvalResult, aggregate_of
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.metrics.intervals import (
     Interval,
@@ -37,6 +31,8 @@ from unlearnkit.results.noise import LEGEND, REPLICATES_FILE
 from unlearnkit.results.store import EntryInfo, Run
 from unlearnkit.results.tables import column, lm_columns, render_tables, row, table_spec, tables_as_data
 from unlearnkit.tasks import get_task
+from unlearnkit.tasks.tofu_eval import MU_PARTS, compare_to_reference
+from unlearnkit.tasks.tofu_eval import tofu_statistic as bootstrap_statistic
 
 TOFU = get_task("tofu")
 T_975_2 = 4.302652729749462  # scipy.stats.t.ppf(0.975, 2)
@@ -257,7 +253,7 @@ def test_what_cannot_be_recomputed_gets_no_interval(evals) -> None:
 def test_muse_and_wmdp_columns_get_their_intervals() -> None:
     """MUSE: VerbMem / KnowMem are means of per-sample ROUGE-L F1; PrivLeak and the Min-K% AUC use its own
     member / non-member sets (privleak_forget / privleak_holdout). WMDP: accuracy = mean of 0/1 correctness."""
-    from unlearnkit.engine.evaluate import add_privleak
+    from unlearnkit.engine.mia import add_privleak
 
     rng = np.random.default_rng(5)
 

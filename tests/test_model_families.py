@@ -78,10 +78,11 @@ def test_every_method_steps_on_every_family(family, setup):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_evaluation_g_effect_patching_mixing_and_post_hoc_on_every_family(family, setup):
     from unlearnkit.analysis.g_effect import GEffectProbe
-    from unlearnkit.engine.evaluate import EvalConfig, compare_to_reference, evaluate
+    from unlearnkit.engine.evaluate import EvalConfig
     from unlearnkit.models.layers import locate_layers
     from unlearnkit.models.mixing import Mixer
     from unlearnkit.models.patching import patched
+    from unlearnkit.tasks.tofu_eval import compare_to_reference, evaluate
 
     tok, src, forget, retain = setup
     original = tiny_model(family, tok)

@@ -135,8 +135,8 @@ def test_the_prompt_format_is_saved_with_the_model_and_restored(tiny_models, tmp
 
 def test_a_changed_template_or_dtype_recomputes_the_cached_passes(tiny_models, monkeypatch):
     from unlearnkit.data.tofu import QASource
-    from unlearnkit.engine import evaluate as E
     from unlearnkit.models.lm import load_model
+    from unlearnkit.tasks import tofu_eval as E
 
     model, tok = load_model(tiny_models.original)
     src, cfg = QASource(tiny_models.data_dir), E.EvalConfig(max_new_tokens=8)

@@ -208,10 +208,11 @@ def test_calibration_on_the_adapter_equals_calibration_on_the_merged_weights(tin
     """θ(α) from the adapter (θ_o + ΔW formed tensor by tensor) and from the merged weights: the same tensors at
     every α, so the calibration search finds the same α and the same evaluation, exactly."""
     from unlearnkit.analysis.calibration import CalibrationConfig, calibrate_model
-    from unlearnkit.engine.evaluate import EvalConfig, evaluate
+    from unlearnkit.engine.evaluate import EvalConfig
     from unlearnkit.models.mixing import Mixer
     from unlearnkit.tasks import get_task
     from unlearnkit.tasks.base import TaskData
+    from unlearnkit.tasks.tofu_eval import evaluate
 
     model, tok, log = _lora_run(tiny_models, src, "ga", lr=3e-3)
     save_adapter_model(log.adapter, tok, tmp_path / "a", str(tiny_models.original))

@@ -33,7 +33,7 @@ def mia_zlib_score(logprobs: Any, text: str) -> float:
     """ZLib attack: −(mean NLL / len(zlib.compress(text.encode("utf-8")))) = mean_i log p_i / zlib bytes.
 
     The mean NLL (log-perplexity), as the published attack (Carlini et al. 2021), MUSE and
-    OpenUnlearning divide it; unlearnkit ≤ 0.1 divided the NLL *sum* (see docs/metrics.md, changelog).
+    OpenUnlearning divide it; unlearnkit ≤ 0.1 divided the NLL *sum* (docs/metrics.md, "Metrics version").
     """
     lp = as_1d_float(logprobs, "logprobs")  # (n,)
     if not isinstance(text, str):
@@ -148,7 +148,7 @@ def privleak(auc_model: Any, auc_reference: Any) -> float | np.ndarray:
     PrivLeak = (A'(θ_u) − A'(θ_r)) / A'(θ_r) × 100. ≈ 0 is ideal, < 0 under-unlearning (θ_u still
     separates members better than θ_r: the original model on TOFU, with A ≈ 1, scores ≈ −100),
     > 0 over-unlearning. unlearnkit ≤ 0.1 used (A(θ_u) − A(θ_r)) / A(θ_r) × 100, whose sign is the
-    opposite (docs/metrics.md, changelog).
+    opposite (docs/metrics.md, "Metrics version").
 
     Bootstrap replicates: arrays of AUCs (resamples,) give one PrivLeak per resample, NaN where the
     reference's AUC is 1 (the error of one evaluation; a bootstrap with such a replicate shows no interval).

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from unlearnkit.engine import distributed as dist
-from unlearnkit.engine.evaluate import EvalResult, state_fingerprint
+from unlearnkit.engine.cache import state_fingerprint
+from unlearnkit.engine.result import EvalResult
 from unlearnkit.io import atomic_dir, atomic_write_text
 from unlearnkit.models.lm import model_fingerprint, save_adapter_model, save_model
 from unlearnkit.results.store import EntryInfo, EntryRecord, Metric, Run

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from unlearnkit.engine.evaluate import EvalResult
+from unlearnkit.engine.result import EvalResult
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import content_hash
 from unlearnkit.metrics.intervals import LEVEL, RESAMPLES, SEED, Interval, bootstrap, percentile_interval

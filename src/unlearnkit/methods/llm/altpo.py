@@ -100,7 +100,7 @@ def valid_alternates(alts, n: int) -> bool:
 
 def cached_alternates(model, tokenizer, params, prompts: list[list[int]], max_new: int) -> list[list[list[int]]]:
     """:func:`sample_alternates`, cached under ``$UNLEARNKIT_HOME/cache/altpo`` by content hash."""
-    from unlearnkit.engine.evaluate import state_fingerprint
+    from unlearnkit.engine.cache import state_fingerprint
     from unlearnkit.io import atomic_write_json, content_hash, home, read_json
 
     key = content_hash([CACHE_VERSION, state_fingerprint(model), getattr(tokenizer, "name_or_path", ""), len(tokenizer),

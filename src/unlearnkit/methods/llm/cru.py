@@ -22,12 +22,13 @@ from pydantic import Field
 
 from unlearnkit.config import Seed, StrictModel
 from unlearnkit.data.halves import HalfSource
-from unlearnkit.engine.evaluate import compare_to_reference, evaluate, state_fingerprint
+from unlearnkit.engine.cache import state_fingerprint
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.methods import MethodSpec, register
 from unlearnkit.methods.llm.posthoc import PostHoc, PostHocContext
 from unlearnkit.models.layers import locate_layers
 from unlearnkit.models.patching import patched, patched_copy, transformer_layers
+from unlearnkit.tasks.tofu_eval import compare_to_reference, evaluate
 
 SUMMARY_KEYS = {
     "fq": "fq", "fq_log_p": "fq_log_p", "mu": "mu", "forget_es_exact": "forget.es_exact",
