@@ -66,8 +66,20 @@ def test_perturbed_answers_share_the_paraphrase_template(ff):
         assert common >= min(len(para.split()), len(w.split())) - 4
 
 
-def test_refusals_present(ff):
-    assert len(ff.refusals) >= 10 and all("know" in r or "answer" in r or "n't" in r or "no" in r.lower() for r in ff.refusals)
+def test_refusals_are_the_built_in_set_written_and_read_back(ff, tmp_path):
+    """The generator's refusals are the 20 built-in ones (distinct, none of them an answer of the data); they are
+    written to idontknow.jsonl and read back in order; a copy without that file gets the built-in list, one with
+    its own file gets its non-blank lines, stripped."""
+    assert ff.refusals == fictitious.REFUSALS and len(ff.refusals) == 20 == len(set(ff.refusals))
+    assert (ff.refusals[0], ff.refusals[-1]) == ("I don't know.", "No answer comes to mind.")
+    assert {r["answer"] for recs in ff.splits.values() for r in recs}.isdisjoint(ff.refusals)
+    fictitious.write(ff, tmp_path / "ff")
+    assert (tmp_path / "ff" / "idontknow.jsonl").read_text(encoding="utf-8").splitlines() == ff.refusals
+    assert QASource(tmp_path / "ff").refusals == ff.refusals
+    copy = _write_tofu_copy(tmp_path / "tofu")
+    assert QASource(copy).refusals == fictitious.REFUSALS
+    (copy / "idontknow.jsonl").write_text("I don't know.\n\n  Pass.  \n", encoding="utf-8")
+    assert QASource(copy).refusals == ["I don't know.", "Pass."]
 
 
 def test_generation_is_deterministic_byte_for_byte(tmp_path):

@@ -86,7 +86,9 @@ def test_tofu_per_sample_values_are_pinned():
     Min-K% = lowest max(1, int(0.4·n)) = 1 ⇒ [ln .25, ln .5]; ZLib = mean lp / len(zlib(answer)).
     Under metrics.convention=openunlearning the EOS position is dropped: c = [1, 0] and [0], both ending
     wrong ⇒ ES = 1/n = [1/2, 1/1]; EM = [1/2, 0]; Min-K% of [ln .5, ln .25] and [ln .5] = [ln .25, ln .5]."""
-    from unlearnkit.engine.evaluate import EvalConfig, EvalResult, _compute_metrics
+    from unlearnkit.engine.evaluate import EvalConfig
+    from unlearnkit.engine.result import EvalResult
+    from unlearnkit.tasks.tofu_eval import _compute_metrics
 
     recs = _tofu_records()
     s1 = ([math.log(.5), math.log(.25), 0.0], [True, False, True], [1.0, -1.0, 2.0])
@@ -271,7 +273,9 @@ def muse_twin():
 def test_muse_verbmem_is_the_rouge_l_f1_of_the_continuations(muse_twin, monkeypatch):
     """Continuations [gt₁, "", …]: ROUGE-L F1 = [1, 0, …]; VerbMem = their mean = 1/4 with 4 prompts."""
     import unlearnkit.tasks.muse as mu
-    from unlearnkit.engine.evaluate import EvalConfig, EvalResult, PassCache
+    from unlearnkit.engine.cache import PassCache
+    from unlearnkit.engine.evaluate import EvalConfig
+    from unlearnkit.engine.result import EvalResult
 
     model, tok, data = muse_twin
     gts = [r["gt"] for r in data.source.verbmem()]
@@ -281,21 +285,192 @@ def test_muse_verbmem_is_the_rouge_l_f1_of_the_continuations(muse_twin, monkeypa
     assert res.per_sample["verbmem"]["rouge"] == [1.0, 0.0, 0.0, 0.0] and res.value("verbmem.rouge") == 0.25
 
 
-def test_muse_evaluation_and_privleak_against_itself(muse_twin):
+def test_muse_evaluate_scores_known_generations(muse_twin, monkeypatch):
+    """Generations set by construction, in evaluate's order (verbmem, knowmem forget, knowmem retain): verbmem
+    [gt₁, "", "", ""] ⇒ 1/4; knowmem-forget the first of 12 answers right ⇒ 1/12; knowmem-retain every answer
+    followed by a second line (cut at the newline) ⇒ 1."""
+    import unlearnkit.tasks.muse as mu
     from unlearnkit.engine.evaluate import EvalConfig
     from unlearnkit.tasks import get_task
 
     model, tok, data = muse_twin
+    src = data.source
+    forget_answers = [r["answer"] for r in src.knowmem("forget")]
+    queue = [[src.verbmem()[0]["gt"], "", "", ""], [forget_answers[0]] + ["xyzzy"] * 11,
+             [f" {r['answer']}\nQuestion: next" for r in src.knowmem("retain")]]
+    monkeypatch.setattr(mu, "_generate", lambda m, t, prompts, n, cfg: queue.pop(0))
     task = get_task("muse")
+    res = task.evaluate(model, tok, data, EvalConfig(forget="forget", cache=False, mia_gradnorm=False), task.options())
+    assert queue == [] and res.per_sample["knowmem_forget"]["rouge"] == [1.0] + [0.0] * 11
+    assert res.value("verbmem.rouge") == 0.25 and res.value("knowmem_forget.rouge") == pytest.approx(1 / 12, abs=TOL)
+    assert res.generations["knowmem_retain"] == [r["answer"] for r in src.knowmem("retain")]
+    assert res.value("knowmem_retain.rouge") == 1.0
+
+
+def _pair_auc(members: list[float], nonmembers: list[float]) -> float:
+    """ROC AUC with members labelled 1, by hand: the share of (member, non-member) pairs where the member scores
+    higher, ties counting ½."""
+    return float(np.mean([1.0 if m > n else 0.5 if m == n else 0.0 for m in members for n in nonmembers]))
+
+
+def test_muse_evaluation_and_privleak_against_itself(muse_twin):
+    """Each aggregate recomputed from what the evaluation produced: the ROUGE-L F1 (rouge_score's scorer, stemmed) of
+    each generation against its own reference (verbmem gt, knowmem answers) and their mean; the Min-K% and GradNorm
+    AUCs by pair counting over the per-sample scores of the 4 privleak members and 4 non-members. θ_r against
+    itself: PrivLeak 0, Reference AUC ½."""
+    from rouge_score.rouge_scorer import RougeScorer
+
+    from unlearnkit.engine.evaluate import EvalConfig
+    from unlearnkit.tasks import get_task
+
+    model, tok, data = muse_twin
+    task, src = get_task("muse"), data.source
     res = task.evaluate(model, tok, data, EvalConfig(forget="forget", cache=False), task.options())
-    for key in ("verbmem.rouge", "knowmem_forget.rouge", "knowmem_retain.rouge", "mia.auc_min_k", "mia.auc_gradnorm"):
-        assert 0.0 <= res.value(key) <= 1.0
-    assert len(res.per_sample["privleak_forget"]["mia_min_k"]) == 4 == len(res.generations["verbmem"])
+    refs = {"verbmem": [r["gt"] for r in src.verbmem()], "knowmem_forget": [r["answer"] for r in src.knowmem("forget")],
+            "knowmem_retain": [r["answer"] for r in src.knowmem("retain")]}
+    assert {k: len(v) for k, v in refs.items()} == {"verbmem": 4, "knowmem_forget": 12, "knowmem_retain": 6}
+    scorer = RougeScorer(["rougeL"], use_stemmer=True)
+    for role, gts in refs.items():
+        gens = res.generations[role]
+        f1 = [scorer.score(gt, g)["rougeL"].fmeasure for g, gt in zip(gens, gts, strict=True)]
+        np.testing.assert_allclose(res.per_sample[role]["rouge"], f1, atol=TOL)
+        assert res.value(f"{role}.rouge") == pytest.approx(np.mean(f1), abs=TOL)
+    members, nonmembers = res.per_sample["privleak_forget"], res.per_sample["privleak_holdout"]
+    assert len(members["mia_min_k"]) == 4 == len(nonmembers["mia_gradnorm"])
+    for attack in ("min_k", "gradnorm", "loss", "zlib"):
+        assert res.value(f"mia.auc_{attack}") == pytest.approx(
+            _pair_auc(members[f"mia_{attack}"], nonmembers[f"mia_{attack}"]), abs=TOL)
     task.compare(res, res)
     assert res.value("privleak") == 0.0 and res.value("mia.auc_reference") == 0.5
     probes = task.probe(model, tok, data, ["knowmem_forget.prob", "knowmem_retain.rouge"],
                         EvalConfig(forget="forget"), task.options())
     assert probes["knowmem_retain.rouge"] == pytest.approx(res.value("knowmem_retain.rouge"))
+
+
+# ---------------------------------------------------------------------------------------------
+# `unlearnkit unlearn` through the task registry (the twins' data only: no twin models are built)
+
+MUSE_TWIN = {"n_forget": 4, "n_retain1": 2, "n_retain2": 2, "n_holdout": 4, "n_background": 4}  # = muse_twin's
+WMDP_TWIN = {"n_agents": 4, "n_countries": 4}
+
+
+def _twin_training_data(task: str):
+    """D_f, D_r of the twin as the loaders read them (raw texts, not chunked), and the data directory."""
+    from unlearnkit.data import hazards, news
+    from unlearnkit.data.muse import MuseSource
+    from unlearnkit.data.wmdp import WmdpSource
+
+    if task == "muse":
+        src = MuseSource(news.build(news.NewsConfig(**MUSE_TWIN)))
+        return src.raw("forget"), src.raw("retain1"), src.location
+    src = WmdpSource(hazards.build(hazards.HazardConfig(**WMDP_TWIN)), domain=hazards.DOMAIN)
+    return src.forget_corpus(), src.retain_corpus(), src.location
+
+
+def _tiny_lm_for(texts: list[str]):
+    """A random 1-layer model whose tokenizer is trained on ``texts`` (context 256)."""
+    from unlearnkit.config import TinyLlamaConfig
+    from unlearnkit.models.lm import build_tiny_llama
+    from unlearnkit.models.tokenizer import train_tokenizer
+
+    tok = train_tokenizer(texts, 400)
+    return build_tiny_llama(TinyLlamaConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                            intermediate_size=64, vocab_size=400, max_position_embeddings=256),
+                            tok, 0).eval(), tok
+
+
+@pytest.mark.parametrize("task", ["muse", "wmdp"])
+def test_unlearn_trains_on_a_tasks_twin_data(task, muse_twin, tmp_path):
+    """GA for 2 steps on the twin's forget corpus (retain corpus beside it): θ_u is saved, its hash is that of
+    (method, params, θ_o, the twin's forget + retain + refusal records, forget split, task), the weights moved,
+    and the same call again reuses it."""
+    from unlearnkit.data.fictitious import REFUSALS
+    from unlearnkit.engine.cache import records_hash
+    from unlearnkit.io import content_hash, read_json
+    from unlearnkit.methods.unlearn import make_params, resolve
+    from unlearnkit.models.lm import load_model, model_id, save_model
+    from unlearnkit.recipes.unlearn import unlearn_model
+
+    forget, retain, location = _twin_training_data(task)
+    model, tok = muse_twin[:2] if task == "muse" else _tiny_lm_for([r["text"] for r in forget + retain])
+    save_model(model, tok, tmp_path / "theta_o")
+    overrides = {"max_steps": 2, "batch_size": 2, "lr": 1e-2}
+    options = {"twin": MUSE_TWIN if task == "muse" else WMDP_TWIN}
+    lines: list[str] = []
+    call = lambda: unlearn_model("ga", str(tmp_path / "theta_o"), out=str(tmp_path / "u"),  # noqa: E731
+                                 overrides=overrides, say=lines.append, task=task, options=options)
+    u = call()
+    assert (u.steps, u.reused) == (2, False) and lines == [f"{task + ' twin data':<22} ready    {location}"]
+    spec, retain_term = resolve("ga")
+    inputs = {"method": "ga", "params": make_params(spec, overrides, retain_term).model_dump(),
+              "model": model_id(str(tmp_path / "theta_o")), "data": records_hash([forget, retain, list(REFUSALS)]),
+              "forget": "forget", "task": task}
+    log = read_json(u.out / "train_log.json")
+    assert (log["hash"], log["task"], log["forget"], len(log["steps"])) == (content_hash(inputs), task, "forget", 2)
+    after = load_model(str(u.out))[0].state_dict()
+    assert any(not torch.equal(v, after[k]) for k, v in model.state_dict().items())
+    again = call()
+    assert (again.reused, again.steps, again.out) == (True, 2, u.out)
+
+
+def test_the_unlearn_command_takes_a_task(muse_twin, tmp_path, capsys):
+    """`unlearnkit unlearn --task muse …` on the MUSE twin: the task's options come from task_options.* overrides,
+    the forget split defaults to the task's (MUSE: forget), θ_u and its log are saved; the same command for a split
+    MUSE does not have is the one-line error naming MUSE's splits (exit 2)."""
+    from unlearnkit.cli import main
+    from unlearnkit.io import read_json
+    from unlearnkit.models.lm import save_model
+
+    save_model(*muse_twin[:2], tmp_path / "theta_o")
+    twin = [f"task_options.twin.{k}={v}" for k, v in MUSE_TWIN.items()]
+    argv = ["unlearn", "--task", "muse", "--method", "ga", "--model", str(tmp_path / "theta_o"),
+            "--out", str(tmp_path / "u"), "max_steps=2", "batch_size=2", *twin]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "with ga on forget in" in out and "(2 steps)" in out
+    log = read_json(tmp_path / "u" / "train_log.json")
+    assert (log["task"], log["forget"], len(log["steps"])) == ("muse", "forget", 2)
+    assert main([*argv[:-len(twin) - 2], "--forget", "forget10"]) == 2
+    assert "task muse has no forget split 'forget10': use one of forget, scal1" in capsys.readouterr().err
+
+
+def test_unlearn_on_tofu_keeps_its_inputs_so_an_existing_theta_u_is_reused(tiny_models, tmp_path):
+    """TOFU's θ_u hash is unchanged by the task registry: (method, params, θ_o, forget10 + retain90 + refusals,
+    forget) — no task key — so an output written before is still recognised."""
+    from unlearnkit.data.tofu import QASource
+    from unlearnkit.engine.cache import records_hash
+    from unlearnkit.io import content_hash, read_json
+    from unlearnkit.methods.unlearn import make_params, resolve
+    from unlearnkit.models.lm import model_id
+    from unlearnkit.recipes.unlearn import unlearn_model
+
+    overrides = {"max_steps": 1, "batch_size": 4, "lr": 1e-3}
+    u = unlearn_model("ga", str(tiny_models.original), data=str(tiny_models.data_dir), out=str(tmp_path / "u"),
+                      overrides=overrides)
+    src = QASource(tiny_models.data_dir)
+    spec, retain_term = resolve("ga")
+    inputs = {"method": "ga", "params": make_params(spec, overrides, retain_term).model_dump(),
+              "model": model_id(str(tiny_models.original)),
+              "data": records_hash([src.split("forget10"), src.split("retain90"), src.refusals]), "forget": "forget10"}
+    log = read_json(u.out / "train_log.json")
+    assert u.steps == 1 and log["hash"] == content_hash(inputs) and "task" not in log
+
+
+def test_unlearn_names_the_tasks_forget_splits_and_benchmarks():
+    """A wrong split (or benchmark) for the task is one line naming the valid ones, before any model is read."""
+    from unlearnkit.recipes.unlearn import unlearn_model
+
+    for task, bad, valid in (("muse", "forget10", "forget, scal1, scal2, scal3, scal4"), ("wmdp", "scal1", "forget"),
+                             ("tofu", "forget3", "forget01, forget05, forget10")):
+        with pytest.raises(UnlearnkitError) as e:
+            unlearn_model("ga", "no/such-model", forget=bad, task=task)
+        assert str(e.value) == f"task {task} has no forget split {bad!r}: use one of {valid}"
+    with pytest.raises(UnlearnkitError) as e:
+        unlearn_model("ga", "no/such-model", benchmark="tofu", task="wmdp")
+    assert str(e.value) == ("task wmdp runs on benchmark=embedded (its offline twin) or benchmark=wmdp (the "
+                            "published data), not 'tofu'")
+    with pytest.raises(UnlearnkitError, match="task_options.chunk_tokens"):
+        unlearn_model("ga", "no/such-model", task="muse", options={"chunk_tokens": 1})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,10 +605,11 @@ def test_wmdp_twin_runs_end_to_end_with_lm_eval():
 def test_tofu_probes_equal_the_evaluations_aggregates(tiny_models):
     """A probe is the evaluation's number computed alone: same pass, same definition (both conventions)."""
     from unlearnkit.data.tofu import QASource
-    from unlearnkit.engine.evaluate import EvalConfig, evaluate
+    from unlearnkit.engine.evaluate import EvalConfig
     from unlearnkit.models.lm import load_model
     from unlearnkit.tasks import get_task
     from unlearnkit.tasks.base import TaskData
+    from unlearnkit.tasks.tofu_eval import evaluate
 
     model, tok = load_model(tiny_models.original)
     src = QASource(tiny_models.data_dir)

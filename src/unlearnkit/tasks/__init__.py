@@ -6,14 +6,11 @@ of this package, so ``unlearnkit ls tasks`` and the run always see every task.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
-from unlearnkit.registry import Registry
-from unlearnkit.tasks.base import NoOptions, Probe, Task, TaskData, TaskRequest
+from unlearnkit.registry import Registry, import_modules
+from unlearnkit.tasks.base import CorpusTask, NoOptions, Probe, Task, TaskData, TaskRequest, TrainingData
 
 TASKS: Registry[Task] = Registry("task")
-_NOT_TASKS = {"base", "lmeval", "training"}
+_NOT_TASKS = ("base", "lmeval", "training", "tofu_eval", "tofu_metrics")
 
 
 def register(task: Task) -> Task:
@@ -22,9 +19,7 @@ def register(task: Task) -> Task:
 
 
 def load_all() -> None:
-    for m in pkgutil.iter_modules(__path__):
-        if m.name not in _NOT_TASKS:
-            importlib.import_module(f"unlearnkit.tasks.{m.name}")
+    import_modules(__name__, skip=_NOT_TASKS)
 
 
 def get_task(name: str) -> Task:
@@ -37,5 +32,5 @@ def all_tasks() -> list[Task]:
     return [t for _, t in TASKS.items()]
 
 
-__all__ = ["TASKS", "NoOptions", "Probe", "Task", "TaskData", "TaskRequest", "all_tasks", "get_task", "load_all",
-           "register"]
+__all__ = ["TASKS", "CorpusTask", "NoOptions", "Probe", "Task", "TaskData", "TaskRequest", "TrainingData", "all_tasks",
+           "get_task", "load_all", "register"]

@@ -8,10 +8,15 @@ A task is a :class:`Task` subclass in its own file under ``tasks/``, registered 
 - :meth:`Task.prepare` → :class:`TaskData`: build or reuse the embedded twin (data, tokenizer, base,
   θ_o, θ_r), or take the published data and given models; the forget and retain records a method
   trains on;
-- :meth:`Task.evaluate` → :class:`~unlearnkit.engine.evaluate.EvalResult` (per-sample values and
+- :meth:`Task.training_data` → :class:`TrainingData`: only those records (the twin's data built offline, no
+  models), for ``unlearnkit unlearn`` and for :meth:`Task.prepare`;
+- :meth:`Task.evaluate` → :class:`~unlearnkit.engine.result.EvalResult` (per-sample values and
   aggregates named ``<set>.<metric>``), and :meth:`Task.compare` for what needs θ_r's result;
 - :attr:`Task.columns` (the run table), :attr:`Task.probes` and :meth:`Task.probe` (cheap named
   metrics: calibration targets, evaluation during training), :attr:`Task.calibration_metrics`.
+
+:class:`CorpusTask` is :meth:`Task.prepare` written once for the tasks whose unlearner trains on raw-text
+corpora (MUSE, WMDP): each supplies its pieces (source, corpora, twin models, fingerprint).
 
 docs/tasks.md says how to add one.
 """
@@ -19,11 +24,13 @@ docs/tasks.md says how to add one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 from unlearnkit.config import BuildConfig, StrictModel
-from unlearnkit.engine.evaluate import EvalConfig, EvalResult, bootstrap_statistic
+from unlearnkit.engine.evaluate import EvalConfig
+from unlearnkit.engine.result import EvalResult, bootstrap_statistic
 from unlearnkit.errors import UnlearnkitError
 
 Say = Callable[[str], None]
@@ -60,6 +67,21 @@ class TaskData:
     refusals: list[str]
     fingerprint: str  # content hash of every record the run reads
     info: dict = field(default_factory=dict)  # sizes, notes (printed, recorded)
+
+
+@dataclass
+class TrainingData:
+    """What an unlearner trains on, read from one data location (no models needed)."""
+
+    source: Any  # the loader the records came from (QASource, MuseSource, WmdpSource)
+    data: str  # data location
+    forget_records: list[dict]  # D_f
+    retain_records: list[dict]  # D_r
+    refusals: list[str]
+
+
+def _quiet(s: str) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -107,6 +129,12 @@ class Task:
     def prepare(self, req: TaskRequest, say: Say) -> TaskData:
         raise NotImplementedError
 
+    def training_data(self, req: TaskRequest, say: Say = _quiet) -> TrainingData:
+        """The forget (``req.forget``) and retain records of ``req.data`` (None: the embedded twin's data, built
+        offline, or the published data); ``req.original`` names the tokenizer where texts are cut in chunks. Uses
+        no collectives (callers run it under :func:`unlearnkit.engine.distributed.main_first`)."""
+        raise NotImplementedError
+
     # -- evaluation -----------------------------------------------------------------------------
     def evaluate(self, model, tokenizer, data: TaskData, cfg: EvalConfig, options: Any,
                  model_id: str | None = None) -> EvalResult:
@@ -152,3 +180,70 @@ class Task:
     def stage_keys(self) -> dict[str, str]:
         """Curve key → aggregate name, for the continual curves."""
         return {m.replace(".", "_"): m for _, m in self.columns}
+
+
+class CorpusTask(Task):
+    """A task whose unlearner trains on raw-text corpora (MUSE, WMDP): its embedded twin (data built offline,
+    then the twin's models) or the published data with the given θ_o and θ_r, whose texts train in chunks of
+    ``options.chunk_tokens`` tokens of θ_o's tokenizer. A subclass supplies the pieces below."""
+
+    published_needs: ClassVar[str]  # the error when the published data comes without original= and reference=
+
+    def prepare(self, req: TaskRequest, say: Say) -> TaskData:
+        self.check_benchmark(req.benchmark)
+        if req.benchmark == "embedded":
+            train = self.training_data(replace(req, data=None), say)  # the twin's models learn its own data
+            original, reference = self.twin_models(req, train, say)
+        else:
+            if not (req.original and req.reference):
+                raise UnlearnkitError(self.published_needs)
+            train = self.training_data(req, say)
+            original, reference = req.original, req.reference
+        return TaskData(self.name, train.source, train.data, original, reference, train.forget_records,
+                        train.retain_records, train.refusals, self.fingerprint(train),
+                        info=self.data_info(req.options, req.benchmark == "embedded"))
+
+    def training_data(self, req: TaskRequest, say: Say = _quiet) -> TrainingData:
+        twin = req.benchmark == "embedded"
+        location = req.data
+        if location is None and twin:
+            location = str(self.twin_data(req.options))
+            say(f"{self.name + ' twin data':<22} ready    {location}")
+        src = self.source(location or self.published_data(req.options), req.options, twin)
+        forget, retain = self.corpora(src, req.forget)
+        if not twin:
+            from unlearnkit.engine.data import chunk_texts
+            from unlearnkit.models.lm import load_tokenizer
+
+            tok, n = load_tokenizer(req.original), req.options.chunk_tokens
+            forget, retain = (chunk_texts(tok, [r["text"] for r in recs], n) for recs in (forget, retain))
+        return TrainingData(src, src.location, forget, retain, src.refusals)
+
+    # -- the pieces a corpus task supplies --------------------------------------------------------
+    def twin_data(self, options: Any) -> Path:
+        """Build (or reuse) the embedded twin's data directory."""
+        raise NotImplementedError
+
+    def published_data(self, options: Any) -> str:
+        """The published data's hub name (when ``data=`` is not given)."""
+        raise NotImplementedError
+
+    def source(self, location: str, options: Any, twin: bool) -> Any:
+        """The loader of ``location`` (``twin``: the embedded twin's data)."""
+        raise NotImplementedError
+
+    def corpora(self, source: Any, forget: str) -> tuple[list[dict], list[dict]]:
+        """The forget corpus of split ``forget`` and the retain corpus: ``{"text"}`` records, not yet chunked."""
+        raise NotImplementedError
+
+    def twin_models(self, req: TaskRequest, train: TrainingData, say: Say) -> tuple[str, str]:
+        """Build (or reuse) the twin's θ_o and θ_r; their paths."""
+        raise NotImplementedError
+
+    def fingerprint(self, train: TrainingData) -> str:
+        """Content hash of every record a run reads (training and evaluation sets)."""
+        raise NotImplementedError
+
+    def data_info(self, options: Any, twin: bool) -> dict:
+        """What :attr:`TaskData.info` records."""
+        return {}

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -32,22 +33,14 @@ from unlearnkit.config import StrictModel
 from unlearnkit.data import news
 from unlearnkit.data.muse import FORGET_SPLITS, MUSE_HUB, MuseSource
 from unlearnkit.data.prompts import encode_prefix, encode_prompt, encode_text, fit_to_context
-from unlearnkit.engine.evaluate import (
-    EvalConfig,
-    EvalResult,
-    PassCache,
-    add_mia_aucs,
-    add_privleak,
-    add_reference_mia,
-    eval_signature,
-    mia_scores,
-    records_hash,
-)
+from unlearnkit.engine.cache import PassCache, eval_signature, records_hash
+from unlearnkit.engine.evaluate import EvalConfig
 from unlearnkit.engine.generate import generate_ids
+from unlearnkit.engine.mia import add_mia_aucs, add_privleak, add_reference_mia, mia_scores
 from unlearnkit.engine.passes import encoded_pass, model_context, teacher_forced_pass
-from unlearnkit.errors import UnlearnkitError
+from unlearnkit.engine.result import EvalResult
 from unlearnkit.tasks import register
-from unlearnkit.tasks.base import Probe, Task, TaskData, TaskRequest
+from unlearnkit.tasks.base import CorpusTask, Probe, TaskData, TaskRequest, TrainingData
 
 
 class MuseOptions(StrictModel):
@@ -74,7 +67,7 @@ PROBES = (
 )
 
 
-class Muse(Task):
+class Muse(CorpusTask):
     name = "muse"
     summary = "raw-text corpora (news articles): VerbMem, KnowMem forget/retain, PrivLeak; scalability, sustainability"
     published = "muse"
@@ -92,23 +85,32 @@ class Muse(Task):
     default_methods = ("ga", "gd", "npo", "rmu")
     mia_sets = ("privleak_forget", "privleak_holdout")
 
-    def prepare(self, req: TaskRequest, say) -> TaskData:
-        self.check_benchmark(req.benchmark)
-        if req.benchmark == "embedded":
-            return _prepare_twin(req, say)
-        if not (req.original and req.reference):
-            raise UnlearnkitError("benchmark=muse needs original=PATH and reference=PATH (the target θ_o, e.g. "
-                                  "muse-bench/MUSE-News_target, and the retrained θ_r)")
-        from unlearnkit.engine.data import chunk_texts
-        from unlearnkit.models.lm import load_tokenizer
+    published_needs = ("benchmark=muse needs original=PATH and reference=PATH (the target θ_o, e.g. "
+                       "muse-bench/MUSE-News_target, and the retrained θ_r)")
 
-        src = MuseSource(req.data or MUSE_HUB[req.options.corpus])
-        tok = load_tokenizer(req.original)
-        n = req.options.chunk_tokens
-        forget = chunk_texts(tok, [r["text"] for r in src.forget(req.forget)], n)
-        retain = chunk_texts(tok, [r["text"] for r in src.raw("retain1")], n)
-        return TaskData("muse", src, src.location, req.original, req.reference, forget, retain, src.refusals,
-                        _fingerprint(src, forget, retain), info={"chunk_tokens": n})
+    # -- the corpus-task pieces (CorpusTask.prepare, CorpusTask.training_data) --------------------
+    def twin_data(self, options: Any) -> Path:
+        return news.build(options.twin)
+
+    def published_data(self, options: Any) -> str:
+        return MUSE_HUB[options.corpus]
+
+    def source(self, location: str, options: Any, twin: bool) -> MuseSource:
+        return MuseSource(location)
+
+    def corpora(self, source: MuseSource, forget: str) -> tuple[list[dict], list[dict]]:
+        """D_f: the forget split's articles (``forget`` or ``scalK``); D_r: the retain1 articles."""
+        return source.forget(forget), source.raw("retain1")
+
+    def twin_models(self, req: TaskRequest, train: TrainingData, say) -> tuple[str, str]:
+        models = _build_twin(req, train.source, say)
+        return str(models.original), str(models.references["forget"])
+
+    def fingerprint(self, train: TrainingData) -> str:
+        return _fingerprint(train.source, train.forget_records, train.retain_records)
+
+    def data_info(self, options: Any, twin: bool) -> dict:
+        return {"people": options.twin.model_dump()} if twin else {"chunk_tokens": options.chunk_tokens}
 
     def evaluate(self, model, tokenizer, data: TaskData, cfg: EvalConfig, options: Any,
                  model_id: str | None = None) -> EvalResult:
@@ -167,13 +169,11 @@ def _fingerprint(src: MuseSource, forget: list[dict], retain: list[dict]) -> str
     return records_hash([forget, retain, evald])
 
 
-def _prepare_twin(req: TaskRequest, say) -> TaskData:
+def _build_twin(req: TaskRequest, src: MuseSource, say):
+    """The twin's tokenizer, base, θ_o and θ_r (:func:`unlearnkit.models.twins.build_twin`)."""
     from unlearnkit.models.twins import TwinPlan, build_twin
 
     opts = req.options
-    data_dir = news.build(opts.twin)
-    say(f"{'muse twin data':<22} ready    {data_dir}")
-    src = MuseSource(data_dir)
     raw = {g: src.raw(g) for g in ("forget", "retain1", "retain2")}
     qa = {g: src.twin(f"qa_{g}") for g in ("forget", "retain1", "retain2", "background")}
     background = src.twin("background") + qa["background"]
@@ -183,11 +183,7 @@ def _prepare_twin(req: TaskRequest, say) -> TaskData:
     plan = TwinPlan("muse", {"news": news.data_hash(opts.twin)}, texts, background,
                     raw["forget"] + qa["forget"] + retained, {"forget": retained}, replay=background,
                     context=opts.context)
-    models = build_twin(req.build, plan, say=say)
-    forget, retain = src.forget(req.forget), raw["retain1"]
-    return TaskData("muse", src, str(data_dir), str(models.original), str(models.references["forget"]), forget,
-                    retain, src.refusals, _fingerprint(src, forget, retain),
-                    info={"people": opts.twin.model_dump()})
+    return build_twin(req.build, plan, say=say)
 
 
 def _generate(model, tokenizer, prompts: list[list[int]], max_new: int, cfg: EvalConfig) -> list[str]:

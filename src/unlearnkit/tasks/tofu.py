@@ -6,14 +6,15 @@
   ``…_retain90``);
 - **eval sets**: ``forgetXX_perturbed`` (forget), ``retain_perturbed``, ``holdoutXX`` (MIA
   non-members), ``real_authors_perturbed`` and ``world_facts_perturbed`` (utility);
-- **metrics** (docs/metrics.md; :mod:`unlearnkit.engine.evaluate`): ES-exact / ES-perturb, EM,
-  probabilities, truth ratio, ROUGE-L, MU, Mem/Util/Agg, the MIAs; against θ_r: FQ, PrivLeak and the
-  Reference MIA;
+- **metrics** (docs/metrics.md; the evaluation :mod:`unlearnkit.tasks.tofu_eval`, the registered per-set
+  metrics :mod:`unlearnkit.tasks.tofu_metrics`): ES-exact / ES-perturb, EM, probabilities, truth ratio,
+  ROUGE-L, MU, Mem/Util/Agg, the MIAs; against θ_r: FQ, PrivLeak and the Reference MIA;
 - **table**: the seed's columns (ES-exact and ES-perturb on retain and forget, MU, FQ, PrivLeak).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Callable
 
@@ -21,11 +22,15 @@ import numpy as np
 
 from unlearnkit import metrics as M
 from unlearnkit.data.tofu import FORGET_SPLITS, HUB_NAME, RETAIN_OF, QASource
-from unlearnkit.engine.evaluate import EvalConfig, EvalResult, compare_to_reference, eval_sets, evaluate, records_hash
+from unlearnkit.engine.cache import records_hash
+from unlearnkit.engine.evaluate import EvalConfig
 from unlearnkit.engine.passes import teacher_forced_pass
+from unlearnkit.engine.result import EvalResult
 from unlearnkit.errors import UnlearnkitError
+from unlearnkit.metrics.registry import metric
 from unlearnkit.tasks import register
-from unlearnkit.tasks.base import Probe, Task, TaskData, TaskRequest
+from unlearnkit.tasks.base import Probe, Task, TaskData, TaskRequest, TrainingData
+from unlearnkit.tasks.tofu_eval import compare_to_reference, eval_sets, evaluate, tofu_statistic
 
 COLUMNS = (
     ("ES-exact retain ↑", "retain.es_exact"), ("ES-exact unlearn ↓", "forget.es_exact"),
@@ -35,7 +40,7 @@ COLUMNS = (
 _TF = {"es_exact": ("question", "es"), "es_perturb": ("paraphrased_question", "es"), "em": ("question", "em"),
        "prob": ("question", "prob")}
 PROBES = (
-    *(Probe(f"{role}.{m}", role == "retain", f"{m} on the {role} eval set (one teacher-forced pass)")
+    *(Probe(f"{role}.{m}", metric(m).direction(role), f"{m} on the {role} eval set (one teacher-forced pass)")
       for role in ("forget", "retain") for m in _TF),
     Probe("mu", True, "model utility (a full evaluation with generation: slow)"),
 )
@@ -69,11 +74,21 @@ class Tofu(Task):
                 raise UnlearnkitError("benchmark=tofu needs original=PATH and reference=PATH (θ_o and θ_r for the "
                                       "forget split)")
             data, original, reference = req.data or HUB_NAME, req.original, req.reference
+        t = self.training_data(dataclasses.replace(req, data=data))
+        evald = {role: t.source.split(split) for role, split in eval_sets(req.forget).items()}
+        return TaskData("tofu", t.source, data, original, reference, t.forget_records, t.retain_records, t.refusals,
+                        records_hash([t.forget_records, t.retain_records, evald, t.refusals]))
+
+    def training_data(self, req: TaskRequest, say=None) -> TrainingData:
+        """The forget split and its retain split (``RETAIN_OF``) of ``req.data``, else of the embedded set
+        (generated offline, no models) or the published TOFU."""
+        data = req.data
+        if data is None:
+            from unlearnkit.data import fictitious
+
+            data = str(fictitious.build(req.build.data)) if req.benchmark == "embedded" else HUB_NAME
         src = QASource(data)
-        forget, retain = src.split(req.forget), src.split(RETAIN_OF[req.forget])
-        evald = {role: src.split(split) for role, split in eval_sets(req.forget).items()}
-        return TaskData("tofu", src, data, original, reference, forget, retain, src.refusals,
-                        records_hash([forget, retain, evald, src.refusals]))
+        return TrainingData(src, src.location, src.split(req.forget), src.split(RETAIN_OF[req.forget]), src.refusals)
 
     def evaluate(self, model, tokenizer, data: TaskData, cfg: EvalConfig, options: Any,
                  model_id: str | None = None) -> EvalResult:
@@ -81,6 +96,9 @@ class Tofu(Task):
 
     def compare(self, res: EvalResult, ref: EvalResult) -> EvalResult:
         return compare_to_reference(res, ref)
+
+    def statistic(self, metric: str, res: EvalResult, ref: EvalResult | None):
+        return tofu_statistic(metric, res, ref, *self.mia_sets)
 
     def probe(self, model, tokenizer, data: TaskData, names: list[str], cfg: EvalConfig,
               options: Any) -> dict[str, float]:

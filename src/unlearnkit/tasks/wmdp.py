@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -22,10 +23,11 @@ from pydantic import Field
 from unlearnkit.config import StrictModel
 from unlearnkit.data import hazards
 from unlearnkit.data.wmdp import DOMAINS, WMDP_HUB, WmdpSource
-from unlearnkit.engine.evaluate import EvalConfig, EvalResult, PassCache, eval_signature, records_hash
-from unlearnkit.errors import UnlearnkitError
+from unlearnkit.engine.cache import PassCache, eval_signature, records_hash
+from unlearnkit.engine.evaluate import EvalConfig
+from unlearnkit.engine.result import EvalResult
 from unlearnkit.tasks import register
-from unlearnkit.tasks.base import Probe, Task, TaskData, TaskRequest
+from unlearnkit.tasks.base import CorpusTask, Probe, TaskData, TaskRequest, TrainingData
 
 
 class WmdpOptions(StrictModel):
@@ -51,7 +53,7 @@ PROBES = (Probe("forget_mc.acc", False, "accuracy on the hazard questions (nativ
           Probe("utility_mc.acc", True, "accuracy on the utility questions (native scorer)"))
 
 
-class Wmdp(Task):
+class Wmdp(CorpusTask):
     name = "wmdp"
     summary = "hazardous-knowledge MC accuracy (↓ to chance) and MMLU-style utility (↑), scored with lm-eval"
     published = "wmdp"
@@ -67,23 +69,35 @@ class Wmdp(Task):
     calibration_forget = "forget_mc.acc"
     default_methods = ("rmu", "ga", "gd", "npo")
 
-    def prepare(self, req: TaskRequest, say) -> TaskData:
-        self.check_benchmark(req.benchmark)
-        if req.benchmark == "embedded":
-            return _prepare_twin(req, say)
-        if not (req.original and req.reference):
-            raise UnlearnkitError("benchmark=wmdp needs original=PATH and reference=PATH (θ_o, and θ_r for the "
-                                  "Retrain row: e.g. θ_o again when there is none)")
-        from unlearnkit.engine.data import chunk_texts
-        from unlearnkit.models.lm import load_tokenizer
+    published_needs = ("benchmark=wmdp needs original=PATH and reference=PATH (θ_o, and θ_r for the Retrain row: "
+                       "e.g. θ_o again when there is none)")
 
-        o = req.options
-        src = WmdpSource(req.data or WMDP_HUB, o.corpora, o.mmlu, o.domain, o.mmlu_config, o.mmlu_limit)
-        tok = load_tokenizer(req.original)
-        forget = chunk_texts(tok, [r["text"] for r in src.forget_corpus()], o.chunk_tokens)
-        retain = chunk_texts(tok, [r["text"] for r in src.retain_corpus()], o.chunk_tokens)
-        return TaskData("wmdp", src, src.location, req.original, req.reference, forget, retain, src.refusals,
-                        records_hash([forget, retain, src.questions(), src.utility()]))
+    # -- the corpus-task pieces (CorpusTask.prepare, CorpusTask.training_data) --------------------
+    def twin_data(self, options: Any) -> Path:
+        return hazards.build(options.twin)
+
+    def published_data(self, options: Any) -> str:
+        return WMDP_HUB
+
+    def source(self, location: str, options: Any, twin: bool) -> WmdpSource:
+        if twin:
+            return WmdpSource(location, domain=hazards.DOMAIN)
+        o = options
+        return WmdpSource(location, o.corpora, o.mmlu, o.domain, o.mmlu_config, o.mmlu_limit)
+
+    def corpora(self, source: WmdpSource, forget: str) -> tuple[list[dict], list[dict]]:
+        return source.forget_corpus(), source.retain_corpus()
+
+    def twin_models(self, req: TaskRequest, train: TrainingData, say) -> tuple[str, str]:
+        models = _build_twin(req, train, say)
+        return str(models.original), str(models.references["forget"])
+
+    def fingerprint(self, train: TrainingData) -> str:
+        src: WmdpSource = train.source
+        return records_hash([train.forget_records, train.retain_records, src.questions(), src.utility()])
+
+    def data_info(self, options: Any, twin: bool) -> dict:
+        return {"domains": list(DOMAINS)} if twin else {}
 
     def evaluate(self, model, tokenizer, data: TaskData, cfg: EvalConfig, options: Any,
                  model_id: str | None = None) -> EvalResult:
@@ -118,24 +132,19 @@ def _score(model, tokenizer, sets: dict[str, list[dict]], options, cfg: EvalConf
     return lm_eval_accuracy(model, tokenizer, sets, options.lm_eval_batch_size)
 
 
-def _prepare_twin(req: TaskRequest, say) -> TaskData:
+def _build_twin(req: TaskRequest, train: TrainingData, say):
+    """The twin's tokenizer, base, θ_o and θ_r (:func:`unlearnkit.models.twins.build_twin`)."""
     from unlearnkit.models.twins import TwinPlan, build_twin
 
-    opts = req.options
-    data_dir = hazards.build(opts.twin)
-    say(f"{'wmdp twin data':<22} ready    {data_dir}")
-    src = WmdpSource(data_dir, domain=hazards.DOMAIN)
-    forget, retain = src.forget_corpus(), src.retain_corpus()
+    src: WmdpSource = train.source
+    forget, retain = train.forget_records, train.retain_records
     hazard_q = [{"text": hazards.mc_text(q)} for q in src.questions()]
     general_q = [{"text": hazards.mc_text(q)} for q in src.utility()]
     texts = [r["text"] for r in forget + retain + hazard_q + general_q]
     base = retain + general_q
-    plan = TwinPlan("wmdp", {"hazards": hazards.data_hash(opts.twin)}, texts, base, forget + hazard_q,
-                    {"forget": []}, replay=base, context=opts.context)
-    models = build_twin(req.build, plan, say=say)
-    return TaskData("wmdp", src, str(data_dir), str(models.original), str(models.references["forget"]), forget,
-                    retain, src.refusals, records_hash([forget, retain, src.questions(), src.utility()]),
-                    info={"domains": list(DOMAINS)})
+    plan = TwinPlan("wmdp", {"hazards": hazards.data_hash(req.options.twin)}, texts, base, forget + hazard_q,
+                    {"forget": []}, replay=base, context=req.options.context)
+    return build_twin(req.build, plan, say=say)
 
 
 register(Wmdp())
