@@ -1,8 +1,10 @@
-"""The README is a contract: every command in its command table has working ``--help``, and the cheap
-ones run for real in a fresh home (exit 0, no traceback)."""
+"""The README is a contract: every command in its command table has working ``--help``, every option it shows
+is an option of that command in the real parser, and the cheap commands run for real in a fresh home (exit 0, no
+traceback)."""
 
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from unlearnkit.cli import main
+from unlearnkit.cli import build_parser, main, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +41,7 @@ def subcommand(snippet: str) -> list[str]:
 
 def test_the_readme_documents_the_main_commands():
     cmds = {" ".join(subcommand(c)) for c in documented_commands()}
-    for required in ("run", "run vision", "eval", "unlearn", "ls methods", "ls tasks", "runs ls", "runs show",
+    for required in ("run", "run vision", "eval", "unlearn", "ls methods", "ls tasks", "ls attacks", "runs ls", "runs show",
                      "runs compare", "calibrate", "data build", "models build", "report"):
         assert required in cmds, f"`unlearnkit {required}` is missing from the README's command table"
 
@@ -54,7 +56,64 @@ def test_every_documented_command_has_help(snippet, capsys):
     assert out.out.startswith("usage: unlearnkit") and "Traceback" not in out.out + out.err
 
 
-@pytest.mark.parametrize("argv", [["ls", "methods"], ["ls", "tasks"], ["runs", "ls"], ["runs", "ls", "--json"], ["data", "build"],
+def command_parser(words: list[str]) -> argparse.ArgumentParser:
+    """The real parser of the subcommand named by ``words`` (``run`` alone is ``run lm``; words after the last
+    subcommand, e.g. ``agreement`` of ``judge agreement``, are positionals of it)."""
+    if words[:1] == ["run"] and words[1:2] not in (["lm"], ["vision"]):
+        words = ["run", "lm", *words[1:]]
+    parser = build_parser()
+    for w in words:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is None or w not in sub.choices:
+            break
+        parser = sub.choices[w]
+    return parser
+
+
+def as_argv(snippet: str) -> list[str]:
+    """A README snippet as a command line: optional groups opened, the first of alternatives (``a\\|b``), each
+    placeholder (PATH, RUN…, B) a value, ``...`` dropped."""
+    argv = []
+    for w in snippet.split()[1:]:
+        w = w.split("\\|")[0].strip("[]")
+        if w in ("...", "…", ""):
+            continue
+        argv.append("x" if w.rstrip("…").isupper() else w)
+    return argv
+
+
+def readme_problems(snippet: str) -> list[str]:
+    """What the real parser does not accept in a README snippet: each ``--option`` (or ``-o``) it shows that is not
+    an option of its subcommand, and a command line that does not parse."""
+    known = {o for a in command_parser(subcommand(snippet))._actions for o in a.option_strings}
+    shown = re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", snippet)
+    problems = [f"{o} is not an option of `unlearnkit {' '.join(subcommand(snippet))}`" for o in shown
+                if o not in known]
+    try:
+        parse(as_argv(snippet))
+    except SystemExit as e:
+        problems.append(f"`{snippet}` does not parse (exit {e.code})")
+    return problems
+
+
+@pytest.mark.parametrize("snippet", documented_commands())
+def test_every_option_the_readme_shows_is_an_option_of_its_command(snippet, capsys):
+    assert readme_problems(snippet) == []
+    # the check can fail: the same command with an option its parser lacks is reported, twice (option, parse)
+    bad = readme_problems(f"unlearnkit {' '.join(subcommand(snippet))} --no-such-option")
+    assert len(bad) == 2 and bad[0].startswith("--no-such-option is not an option of"), bad
+
+
+def test_the_option_check_sees_an_option_of_another_command():
+    """`gradient` has no --reference (`layers` has): a parser that accepted it elsewhere does not hide that."""
+    assert readme_problems("unlearnkit gradient --method ga --reference PATH")[0] == (
+        "--reference is not an option of `unlearnkit gradient`")
+    assert readme_problems("unlearnkit layers --method ga --reference PATH") == []
+    assert as_argv("unlearnkit judge --run RUN [--backend local:smollm2-135m\\|openai:MODEL] [key=value ...]") == [
+        "judge", "--run", "x", "--backend", "local:smollm2-135m", "key=value"]
+
+
+@pytest.mark.parametrize("argv", [["ls", "methods"], ["ls", "tasks"], ["ls", "attacks"], ["runs", "ls"], ["runs", "ls", "--json"], ["data", "build"],
                                   ["run", "vision", "--list-methods"]])
 def test_cheap_documented_commands_run_in_a_fresh_home(argv, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path))

@@ -1,6 +1,7 @@
 """``unlearnkit eval``: evaluate one model on a task (every metric it declares), compared to θ_r.
 
-    load the task's data (embedded twin, a local copy of the published data, or the hub) → evaluate
+    the evaluation config (``--config``, ``key=value``; ``task_options.KEY=VALUE`` go to the task) → load
+    the task's data (embedded twin, a local copy of the published data, or the hub) → evaluate
     the model (cached passes) → evaluate θ_r → what needs θ_r (TOFU: FQ, PrivLeak, Reference MIA;
     MUSE: PrivLeak) → an ``eval`` run with one entry, ``model``
 
@@ -16,10 +17,12 @@ from typing import Any
 
 import torch
 
-from unlearnkit.config import BuildConfig, validate
+from unlearnkit.config import BuildConfig, load_config, parse_overrides, validate
 from unlearnkit.data.tofu import HUB_NAME, RETAIN_OF, QASource, check_split_name
 from unlearnkit.engine import distributed as dist
-from unlearnkit.engine.evaluate import ENGINE_VERSION, EvalConfig, EvalResult
+from unlearnkit.engine.cache import ENGINE_VERSION
+from unlearnkit.engine.evaluate import EvalConfig
+from unlearnkit.engine.result import EvalResult
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import content_hash
 from unlearnkit.models.lm import load_model, model_id, pick_device, resolve_dtype
@@ -31,7 +34,7 @@ from unlearnkit.tasks import Task, TaskData, TaskRequest, get_task
 Say = Callable[[str], None]
 
 
-def evaluate_path(path: str, task: Task, data: TaskData, cfg: EvalConfig, options: Any, dtype: torch.dtype,
+def evaluate_path(path: str, task: Task, data: TaskData, cfg: EvalConfig, options: Any, *, dtype: torch.dtype,
                   say: Say = lambda s: None) -> EvalResult:
     model, tok = load_model(path, device=pick_device(), dtype=dtype)
     t0 = time.perf_counter()
@@ -41,10 +44,10 @@ def evaluate_path(path: str, task: Task, data: TaskData, cfg: EvalConfig, option
     return res
 
 
-def _tofu_inputs(model: str, benchmark: str, data: str | None, reference: str | None, no_reference: bool,
-                 cfg: EvalConfig, say: Say) -> TaskData:
+def _tofu_inputs(task: Task, model: str, cfg: EvalConfig, *, benchmark: str, data: str | None,
+                 reference: str | None, no_reference: bool, say: Say) -> TaskData:
     """TOFU: the embedded data (and θ_r, built unless --no-reference or given) or a TOFU-format source."""
-    check_split_name(cfg.forget, ("forget01", "forget05", "forget10"))
+    check_split_name(cfg.forget, task.forget_splits)
     if benchmark == "embedded" and data is None:
         from unlearnkit.models.build import build_models
 
@@ -64,8 +67,8 @@ def _tofu_inputs(model: str, benchmark: str, data: str | None, reference: str | 
     return TaskData("tofu", src, src.location, model, reference or "", [], [], [], "")
 
 
-def _task_inputs(task: Task, model: str, benchmark: str, data: str | None, reference: str | None,
-                 no_reference: bool, cfg: EvalConfig, options: Any, say: Say) -> TaskData:
+def _task_inputs(task: Task, model: str, cfg: EvalConfig, options: Any, *, benchmark: str, data: str | None,
+                 reference: str | None, no_reference: bool, say: Say) -> TaskData:
     """Another task: its prepared data (the embedded twin builds θ_r too; published data needs --reference)."""
     task.check_forget(cfg.forget)
     if benchmark != "embedded" and reference is None and not no_reference:
@@ -80,7 +83,7 @@ def _task_inputs(task: Task, model: str, benchmark: str, data: str | None, refer
     return prepared
 
 
-def evaluate_paths(model: str, benchmark: str, data: str | None, reference: str | None, no_reference: bool,
+def evaluate_paths(model: str, *, benchmark: str, data: str | None, reference: str | None, no_reference: bool,
                    cfg: EvalConfig, out: str | None = None, dtype: str = "auto", force: bool = False,
                    say: Say = lambda s: None, task: str = "tofu",
                    task_options: dict | None = None) -> tuple[EvalResult, Run]:
@@ -90,8 +93,9 @@ def evaluate_paths(model: str, benchmark: str, data: str | None, reference: str 
     t = get_task(task)
     t.check_benchmark(benchmark)
     options = validate(t.options, task_options or {}, prefix="task_options")
-    prepared = (_tofu_inputs(model, benchmark, data, reference, no_reference, cfg, say) if t.name == "tofu"
-                else _task_inputs(t, model, benchmark, data, reference, no_reference, cfg, options, say))
+    where = {"benchmark": benchmark, "data": data, "reference": reference, "no_reference": no_reference, "say": say}
+    prepared = (_tofu_inputs(t, model, cfg, **where) if t.name == "tofu"
+                else _task_inputs(t, model, cfg, options, **where))
     reference = prepared.reference or None
     dt = resolve_dtype(dtype, model)
     config = {"model": model, "reference": reference, "data": prepared.data, "benchmark": benchmark,
@@ -106,9 +110,29 @@ def evaluate_paths(model: str, benchmark: str, data: str | None, reference: str 
         if run.status(info) == "done":
             say(f"evaluated earlier into {run.layout.root}: reusing it (--force recomputes)")
             return load_eval(run, "model"), run
-        res = evaluate_path(model, t, prepared, cfg, options, dt, say)
+        res = evaluate_path(model, t, prepared, cfg, options, dtype=dt, say=say)
         if reference is not None:
-            t.compare(res, evaluate_path(reference, t, prepared, cfg, options, dt, say))
+            t.compare(res, evaluate_path(reference, t, prepared, cfg, options, dtype=dt, say=say))
         write_eval(run, info, res, provenance(cfg.model_dump(), model=model, reference=reference,
                                               data=prepared.data, benchmark=benchmark, task=t.name))
     return res, run
+
+
+def split_task_options(overrides: list[str]) -> tuple[list[str], dict]:
+    """``task_options.KEY=VALUE`` overrides → the task's options (a dict); the rest configure :class:`EvalConfig`."""
+    rest = [o for o in overrides if not o.startswith("task_options.")]
+    options = parse_overrides([o for o in overrides if o.startswith("task_options.")]).get("task_options", {})
+    return rest, options
+
+
+def evaluate_model(task: str, model: str, *, config: str | None = None, overrides: list[str] | None = None,
+                   forget: str | None = None, benchmark: str = "embedded", data: str | None = None,
+                   reference: str | None = None, no_reference: bool = False, out: str | None = None,
+                   dtype: str = "auto", force: bool = False, say: Say = lambda s: None) -> tuple[EvalResult, Run]:
+    """``unlearnkit eval``: the evaluation config from ``config`` and ``overrides`` with the forget split (default:
+    the task's), the task's options from the ``task_options.*`` overrides; then :func:`evaluate_paths`."""
+    t = get_task(task)
+    rest, options = split_task_options(list(overrides or []))
+    cfg = load_config(EvalConfig, config, [*rest, f"forget={forget or t.default_forget}"])
+    return evaluate_paths(model=model, benchmark=benchmark, data=data, reference=reference, no_reference=no_reference,
+                          cfg=cfg, out=out, dtype=dtype, force=force, say=say, task=t.name, task_options=options)

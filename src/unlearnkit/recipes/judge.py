@@ -95,7 +95,7 @@ class Judges:
 
 
 def judge_run(ref: str, backend: str | None = None, base_url: str | None = None, proxies: bool = True,
-              fluency_model: str | None = None, say: Say = print) -> str:
+              fluency_model: str | None = None, *, say: Say = print) -> str:
     """Judge the forget-set answers of every finished entry of a language-model run; returns the tables."""
     run = Run.resolve(ref)
     if run.kind != "lm" or run.record("original") is None:
@@ -164,3 +164,31 @@ def judge_eval(run: Run, backend: str | None, base_url: str | None, source: QASo
                     extra={"judge": {"backend": backend, "reference": "ground-truth answers"}}, files={"judge.jsonl": rows})
     return means
 
+
+def check_judgeable(task: str) -> None:
+    """``eval --judge`` judges answers to TOFU-format questions: refuse any other task before evaluating."""
+    from unlearnkit.tasks import get_task
+
+    if get_task(task).name != "tofu":
+        raise UnlearnkitError("--judge judges answers to TOFU-format questions: use it with --task tofu")
+
+
+def judge_eval_run(run: Run, backend: str | None, base_url: str | None) -> dict:
+    """:func:`judge_eval` of an ``eval`` run, on the data and forget split the run was evaluated on."""
+    cfg = run.config()
+    return judge_eval(run, backend, base_url, QASource(cfg["data"]), cfg["eval"]["forget"])
+
+
+def one_backend(run: str | None, backends: list[str]) -> str | None:
+    """The backend of ``judge --run RUN`` (None: the proxies only); a missing run or several backends name the fix."""
+    if not run:
+        raise UnlearnkitError("name the run to judge: unlearnkit judge --run RUN [--backend local:MODEL|openai:MODEL]; "
+                              "or `unlearnkit judge agreement`")
+    if len(backends) > 1:
+        raise UnlearnkitError("give one --backend to judge a run (several are for `judge agreement`)")
+    return (backends or [None])[0]
+
+
+def fluency_model_of(name: str | None) -> str | None:
+    """``--fluency-model``: a model, ``none`` (no perplexity proxy), or unset (:func:`default_fluency_model`)."""
+    return None if name == "none" else (name or default_fluency_model())
