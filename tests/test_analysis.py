@@ -161,7 +161,8 @@ def test_sweep_evaluations_skip_the_gradnorm_mia_and_report_the_same_summary(pai
     """A patching sweep's summary (FQ, MU, ES, PrivLeak via Min-K%) never reads the GradNorm MIA, so sweeps skip
     its per-sample backward passes: the summary equals that of a full evaluation, and no gradient is taken."""
     import unlearnkit.engine.gradnorm as G
-    from unlearnkit.engine.evaluate import EvalConfig, compare_to_reference, evaluate
+    from unlearnkit.engine.evaluate import EvalConfig
+    from unlearnkit.tasks.tofu_eval import compare_to_reference, evaluate
 
     _, unlearned, tok = pair
     reference, _ = load_model(tiny_models.reference_for("forget10"))

@@ -88,7 +88,7 @@ def test_tables_split_the_rows_into_titled_tables(finished):
 
 
 def test_rerun_skips_finished_entries(finished, monkeypatch):
-    import unlearnkit.recipes.lm as L
+    import unlearnkit.recipes.lm.entries as L
 
     monkeypatch.setattr(L, "unlearn", lambda *a, **k: pytest.fail("recomputed a finished method"))
     said = []
@@ -98,7 +98,7 @@ def test_rerun_skips_finished_entries(finished, monkeypatch):
 
 def test_a_changed_config_recomputes_exactly_the_changed_entries_and_says_so(finished, monkeypatch):
     """Same run name, gd's learning rate changed: ga, Original and Retrain are reused; gd is redone."""
-    import unlearnkit.recipes.lm as L
+    import unlearnkit.recipes.lm.entries as L
 
     calls = []
     real = L.unlearn
@@ -121,7 +121,7 @@ def test_a_changed_config_recomputes_exactly_the_changed_entries_and_says_so(fin
 
 def test_a_saved_theta_u_is_reused_only_with_the_same_hash(finished, monkeypatch):
     """Results gone but θ_u saved: the same hash reuses θ_u (no unlearning); an altered θ_u is redone."""
-    import unlearnkit.recipes.lm as L
+    import unlearnkit.recipes.lm.entries as L
 
     run = finished.run
     run.layout.result_file("ga__s0").unlink()

@@ -9,13 +9,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from unlearnkit.data.tofu import HUB_NAME, RETAIN_OF, QASource, check_split_name
+from unlearnkit.data.tofu import FORGET_SPLITS, HUB_NAME, RETAIN_OF, QASource, check_split_name
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import content_hash
 from unlearnkit.results.provenance import provenance
 from unlearnkit.results.store import EntryInfo, Metric, Run
+
+if TYPE_CHECKING:
+    from unlearnkit.engine.evaluate import EvalConfig
+    from unlearnkit.models.layers import LayerMap
 
 Say = Callable[[str], None]
 
@@ -42,7 +46,7 @@ class Benchmark:
 
 def resolve_benchmark(args: BenchArgs, need_reference: bool, say: Say = lambda s: None) -> Benchmark:
     """Embedded: build (or reuse) data, θ_o and θ_r; TOFU: the paths given."""
-    check_split_name(args.forget, ("forget01", "forget05", "forget10"))
+    check_split_name(args.forget, FORGET_SPLITS)
     data, model, reference = args.data, args.model, args.reference
     if args.benchmark == "embedded" and (model is None or data is None or (need_reference and reference is None)):
         from unlearnkit.config import BuildConfig
@@ -77,7 +81,7 @@ def positive(name: str, v: int) -> int:
 # gradient and squeeze: unlearning runs with a probe attached
 
 
-def run_tracked(kind: str, methods: list[str], make_probe: Callable[[], Any], report, table, summary,
+def run_tracked(kind: str, methods: list[str], make_probe: Callable[[], Any], report, table, *, summary,
                 bench_args: BenchArgs, overrides: dict, out: str | None, say: Say, **meta) -> tuple[Run, str, list, bool]:
     """Unlearn with each method under a probe, write the report (data + plots) and one entry per method.
     Returns (run, table, files, whether a method failed)."""
@@ -103,6 +107,39 @@ def run_tracked(kind: str, methods: list[str], make_probe: Callable[[], Any], re
     text = table(res)
     run.write_summary([], text)
     return run, text, files, any(r["error"] for r in res.values())
+
+
+def run_gradient(methods: list[str], bench_args: BenchArgs, overrides: dict, *, every: int, n_retain: int | None,
+                 pointwise: bool, out: str | None, say: Say) -> tuple[Run, str, list, bool]:
+    """``unlearnkit gradient``: G-effect curves every ``every`` steps (:func:`run_tracked`)."""
+    from unlearnkit.analysis.g_effect import GEffectProbe
+    from unlearnkit.analysis.track import gradient_report, gradient_summary, gradient_table
+
+    every = positive("--every", every)
+    if n_retain is not None and n_retain <= 0:
+        raise UnlearnkitError(f"--n-retain must be ≥ 1, got {n_retain}")
+    return run_tracked("gradient", methods, lambda: GEffectProbe(every=every, n_retain=n_retain, pointwise=pointwise),
+                       gradient_report, gradient_table, summary=gradient_summary, bench_args=bench_args,
+                       overrides=overrides, out=out, say=say, every=every, pointwise=pointwise)
+
+
+def run_squeeze(methods: list[str], bench_args: BenchArgs, overrides: dict, *, every: int, samples: int,
+                temperature: float, max_new_tokens: int, seed: int, judge: str | None, out: str | None,
+                say: Say) -> tuple[Run, str, list, bool]:
+    """``unlearnkit squeeze``: squeezing-effect curves every ``every`` steps (:func:`run_tracked`)."""
+    from unlearnkit.analysis.squeezing import SqueezeProbe
+    from unlearnkit.analysis.track import squeeze_report, squeeze_summary, squeeze_table
+
+    every = positive("--every", every)
+    if samples <= 0 or temperature <= 0 or max_new_tokens <= 0:
+        raise UnlearnkitError("--samples, --temperature and --max-new-tokens must be positive")
+    return run_tracked(
+        "squeeze", methods,
+        lambda: SqueezeProbe(every=every, n_samples=samples, temperature=temperature, max_new_tokens=max_new_tokens,
+                             seed=seed),
+        lambda res, run, meta: squeeze_report(res, run, meta, judge=judge), squeeze_table, summary=squeeze_summary,
+        bench_args=bench_args, overrides=overrides, out=out, say=say, every=every, samples=samples,
+        temperature=temperature)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +173,6 @@ class LayersOptions:
 
 def run_layers(opt: LayersOptions, say: Say) -> tuple[Run, dict, list]:
     """θ_o with one group from θ_u at a time: MU, FQ, forget ES per group; optionally CRU."""
-    from unlearnkit.analysis.layers import write_layer_outputs
     from unlearnkit.engine.evaluate import EvalConfig
     from unlearnkit.models.lm import load_model, pick_device, resolve_dtype
     from unlearnkit.models.patching import check_same_architecture, transformer_layers
@@ -161,26 +197,49 @@ def run_layers(opt: LayersOptions, say: Say) -> tuple[Run, dict, list]:
     # trained in float32 or float64 weights, so θ_o and θ_u are loaded in that dtype and cast here)
     config = {"command": "layers", "model": bench.original, "data": bench.data, "forget": bench.forget,
               "reference": bench.reference, **made, "max_new_tokens": opt.max_new_tokens, "dtype": str(dtype)}
-    doc = _sweep(original, unlearned, reference, tok, bench, cfg, units if opt.layers else None, lm, say)
-    doc = {"meta": provenance(config), **doc}
+    pm = _Patching(original, unlearned, reference, tok, bench, cfg, lm)
+    doc = {"meta": provenance(config), **_sweep(pm, units if opt.layers else None, say)}
     if opt.cru:
-        doc["cru"] = _cru_halves(original, unlearned, reference, tok, bench, cfg, units if opt.layers else None,
-                                 opt.k, lm, say)
-    run = analysis_run("layers", opt.out, config)
+        doc["cru"] = _cru_halves(pm, units if opt.layers else None, opt.k, say)
+    run, files = _write_layers_run(doc, config, opt.out)
+    return run, doc, files
+
+
+def _write_layers_run(doc: dict, config: dict, out: str | None) -> tuple[Run, list]:
+    """The layers run: its files (curves, plots) and one entry per evaluated model (θ_o, θ_u, each patch)."""
+    from unlearnkit.analysis.layers import write_layer_outputs
+
+    run = analysis_run("layers", out, config)
     files = write_layer_outputs(doc, run)
     rows = {"theta_o": doc["baselines"]["original"], "theta_u": doc["baselines"]["unlearned"],
             **{f"patch_{u}": v for u, v in doc["sweep"].items()}}
     for name, vals in rows.items():
         run.write(EntryInfo(name=name, hash=content_hash([config, name]), method=name),
                   {k: Metric(v) for k, v in vals.items()}, provenance=doc["meta"])
-    return run, doc, files
+    return run, files
 
 
-def _sweep(original, unlearned, reference, tok, bench: Benchmark, cfg, units, lm, say: Say) -> dict:
+@dataclass
+class _Patching:
+    """The models of the layers analysis (θ_o, θ_u, θ_r in one dtype), their tokenizer, the benchmark, the evaluation
+    settings and θ_o's located layers."""
+
+    original: Any
+    unlearned: Any
+    reference: Any
+    tok: Any
+    bench: Benchmark
+    cfg: EvalConfig
+    lm: LayerMap
+
+
+def _sweep(pm: _Patching, units, say: Say) -> dict:
     from unlearnkit.methods.llm.cru import evaluate_in_memory, layer_sweep, reference_in_memory, summarise
     from unlearnkit.models.patching import relative_change, transformer_layers
 
-    ref_res = reference_in_memory(reference, tok, bench.source, cfg)
+    original, unlearned, tok, bench, cfg, lm = pm.original, pm.unlearned, pm.tok, pm.bench, pm.cfg, pm.lm
+
+    ref_res = reference_in_memory(pm.reference, tok, bench.source, cfg)
     base = {"original": summarise(evaluate_in_memory(original, tok, bench.source, cfg, ref_res)),
             "unlearned": summarise(evaluate_in_memory(unlearned, tok, bench.source, cfg, ref_res))}
     groups = ["embedding", *transformer_layers(lm), "head"] if units is None else units
@@ -191,16 +250,18 @@ def _sweep(original, unlearned, reference, tok, bench: Benchmark, cfg, units, lm
             "baselines": base, "sweep": sweep, "relative_change": relative_change(original, unlearned, lm)}
 
 
-def _cru_halves(original, unlearned, reference, tok, bench: Benchmark, cfg, units, k, lm, say: Say) -> dict:
+def _cru_halves(pm: _Patching, units, k, say: Say) -> dict:
     """CRU selection on the validation half; θ_o, θ_u and the CRU model on the test half."""
     from unlearnkit.data.halves import HalfSource
     from unlearnkit.methods.llm.cru import cru, evaluate_in_memory, reference_in_memory, summarise
     from unlearnkit.models.patching import patched
 
+    original, unlearned, reference, tok, bench, cfg = pm.original, pm.unlearned, pm.reference, pm.tok, pm.bench, pm.cfg
+
     val, test = HalfSource(bench.source, 0), HalfSource(bench.source, 1)
     ref_val, ref_test = reference_in_memory(reference, tok, val, cfg), reference_in_memory(reference, tok, test, cfg)
     groups, report = cru(original, unlearned, tok, val, cfg, ref_val, units, k, say)
-    with patched(original, unlearned, groups, lm) as m:
+    with patched(original, unlearned, groups, pm.lm) as m:
         cru_test = summarise(evaluate_in_memory(m, tok, test, cfg, ref_test))
     report["test"] = {"original": summarise(evaluate_in_memory(original, tok, test, cfg, ref_test)),
                       "unlearned": summarise(evaluate_in_memory(unlearned, tok, test, cfg, ref_test)),

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from unlearnkit.analysis.calibration import CalibrationConfig, calibrate_model
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import content_hash
 from unlearnkit.models.lm import is_saved_model, load_model, pick_device, resolve_dtype
-from unlearnkit.recipes.lm import RunConfig, prepare_benchmark
+from unlearnkit.recipes.lm import LMBench, RunConfig, prepare_benchmark
 from unlearnkit.results.eval import load_eval, write_eval
 from unlearnkit.results.layout import entry_name
 from unlearnkit.results.plots import plot_alpha_curves
@@ -35,6 +36,23 @@ class Calibration:
     alphas: dict[str, dict]
     table_uncalibrated: str
     table: str
+
+
+@dataclass
+class _Calibrating:
+    """What every entry's calibration shares: the finished run and its calibration setting, the configs, θ_o and
+    its tokenizer, the prepared benchmark, the retain target τ·metric(θ_o), the reference results."""
+
+    parent: Run
+    child: Run
+    cfg: CalibrationConfig
+    run_cfg: RunConfig
+    model: Any
+    tok: Any
+    bench: LMBench
+    target: float
+    refs: dict
+    say: Say
 
 
 def calibrate_run(parent: Run, cfg: CalibrationConfig, say: Say = print) -> Calibration:
@@ -57,21 +75,22 @@ def calibrate_run(parent: Run, cfg: CalibrationConfig, say: Say = print) -> Cali
     target = cfg.tau * refs["original"].value(cfg.metric)
     model, tok = load_model(inputs["original"], device=pick_device(), dtype=resolve_dtype(run_cfg.dtype, inputs["original"]),
                             prompt=run_cfg.prompt)
+    ctx = _Calibrating(parent, child, cfg, run_cfg, model, tok, bench, target, refs, say)
     alphas, curves = {}, {}
     for method in run_cfg.methods:
         for seed in run_cfg.seeds:
             entry = entry_name(method, seed)
             if parent.record(entry) is None:
                 continue
-            info = _calibrate_entry(parent, child, entry, cfg, run_cfg, model, tok, bench, target, refs, say)
+            info = _calibrate_entry(ctx, entry)
             rec = child.record(info.name)
             alphas[entry] = {k: rec.extra["calibration"][k] for k in ("alpha", "value", "target", "monotone", "note")}
             curves[entry] = _curve(rec.extra["calibration"])
-    return _write_outputs(parent, child, cfg, run_cfg, alphas, curves)
+    return _write_outputs(ctx, alphas, curves)
 
 
-def _calibrate_entry(parent: Run, child: Run, entry: str, cfg: CalibrationConfig, run_cfg: RunConfig, model, tok,
-                     bench, target: float, refs, say: Say) -> EntryInfo:
+def _calibrate_entry(ctx: _Calibrating, entry: str) -> EntryInfo:
+    parent, child, cfg, bench, target, say = ctx.parent, ctx.child, ctx.cfg, ctx.bench, ctx.target, ctx.say
     unlearned = parent.record(entry)
     inputs = {"entry_hash": unlearned.entry.get("hash"), "calibration": cfg.model_dump()}
     info = EntryInfo(name=entry, hash=content_hash(inputs), method=unlearned.entry.get("method"),
@@ -83,8 +102,8 @@ def _calibrate_entry(parent: Run, child: Run, entry: str, cfg: CalibrationConfig
         model_dir = parent.layout.model(entry)
         if not is_saved_model(model_dir):
             raise UnlearnkitError(f"run entry {entry} has no saved θ_u (save_models=false): rerun with save_models=true")
-        c = calibrate_model(model, tok, bench.task, bench.prepared, bench.options, parent.inputs()["original"],
-                            model_dir, cfg, run_cfg.eval, target, refs["retrain"])
+        c = calibrate_model(ctx.model, ctx.tok, bench.task, bench.prepared, bench.options, parent.inputs()["original"],
+                            model_dir, cfg, ctx.run_cfg.eval, target, ctx.refs["retrain"])
         found = c.search
         meta = {"alpha": found.alpha, "target": found.target, "value": found.value, "monotone": found.monotone,
                 "note": found.note, "metric": cfg.metric, "tau": cfg.tau, "curve": [list(x) for x in found.curve],
@@ -103,8 +122,8 @@ def _curve(meta: dict) -> dict:
             "chosen_alpha": meta["alpha"], "target": meta["target"]}
 
 
-def _write_outputs(parent: Run, child: Run, cfg: CalibrationConfig, run_cfg: RunConfig, alphas: dict,
-                   curves: dict) -> Calibration:
+def _write_outputs(ctx: _Calibrating, alphas: dict, curves: dict) -> Calibration:
+    parent, child, cfg, run_cfg = ctx.parent, ctx.child, ctx.cfg, ctx.run_cfg
     rows = [row("Original", ["original"]), row("Retrain", ["retrain"])]
     for method in run_cfg.methods:
         done = [e for s in run_cfg.seeds if (e := entry_name(method, s)) in alphas]

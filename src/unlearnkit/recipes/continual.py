@@ -9,12 +9,17 @@ E itself; E's results hold the whole curve (stage 0 = θ_o … stage k = θ_u), 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from unlearnkit.analysis.continual import STAGE_KEYS, continual_unlearn, curves_rows, plot_curves, stage_summary
 from unlearnkit.io import content_hash
 from unlearnkit.models.lm import model_id
 from unlearnkit.results.eval import load_eval, save_model_entry, write_eval
 from unlearnkit.results.plots import write_csv
 from unlearnkit.results.store import EntryInfo, Run
+
+if TYPE_CHECKING:
+    from unlearnkit.recipes.lm.context import MethodJob, RunContext
 
 
 def requests_of(bench, k: int) -> list[list[dict]]:
@@ -39,14 +44,15 @@ def _resume_point(run: Run, bench, info: EntryInfo, k: int, say):
     return None, None, 0
 
 
-def continual_model(run: Run, bench, refs, cfg, info: EntryInfo, spec, params, model, tok, say):
+def continual_model(ctx: RunContext, job: MethodJob, model, tok):
     """Stages 1..k−1 (each saved and evaluated) and the last stage; returns (θ after k, log)."""
+    run, bench, cfg, say, info = ctx.run, ctx.bench, ctx.cfg, ctx.say, job.info
     requests = requests_of(bench, cfg.continual)
     k = len(requests)
     resumed, rtok, start = _resume_point(run, bench, info, k, say)
     if resumed is not None:
         model, tok = resumed, rtok
-    say(f"{info.name}: continual unlearning with {spec.name}: {k} requests of "
+    say(f"{info.name}: continual unlearning with {job.spec.name}: {k} requests of "
         f"{', '.join(str(len(r)) for r in requests)} records")
     stage_logs: list[dict] = []
 
@@ -59,19 +65,20 @@ def continual_model(run: Run, bench, refs, cfg, info: EntryInfo, spec, params, m
         save_model_entry(run, st.name, model, tok, cfg.save_models)
         mid = model_id(str(run.layout.model(st.name))) if cfg.save_models else None
         res = bench.task.compare(bench.evaluate(bench.for_eval(model, copy=True), tok, cfg, model_id=mid),
-                                 refs["retrain"])
+                                 ctx.refs["retrain"])
         write_eval(run, st, res, {"stage": j, "of": k})
         say(f"{info.name}: stage {j}/{k} ({bench.task.headline(res)})")
 
-    continual_unlearn(model, tok, spec, params, requests, bench.retain_records, bench.refusals, after_stage,
+    continual_unlearn(model, tok, job.spec, job.params, requests, bench.retain_records, bench.refusals, after_stage,
                       start=start, desc=info.name)
     steps = [{**st, "stage": s["stage"]} for s in stage_logs for st in s["steps"]]
     return model, {"continual": k, "resumed_after_stage": start, "stages": stage_logs, "steps": steps,
                    "wall_time": sum(s["wall_time"] for s in stage_logs)}
 
 
-def finish_entry(run: Run, bench, refs, cfg, info: EntryInfo, final_res) -> dict:
+def finish_entry(ctx: RunContext, info: EntryInfo, final_res) -> dict:
     """The entry's curve: stage 0 = θ_o, stages 1..k−1 from their entries, stage k = ``final_res``."""
+    run, bench, cfg = ctx.run, ctx.bench, ctx.cfg
     requests = requests_of(bench, cfg.continual)
     k = len(requests)
     if cfg.task == "tofu":  # forget ES split into the requests done and still to come
@@ -80,7 +87,7 @@ def finish_entry(run: Run, bench, refs, cfg, info: EntryInfo, final_res) -> dict
         fq = [r["question"] for r in bench.source.split(f"{cfg.forget}_perturbed", fields=("question",))]
     else:
         keys, req_q, fq = bench.task.stage_keys(), None, None
-    curve = [stage_summary(refs["original"], 0, fq, req_q, keys)]
+    curve = [stage_summary(ctx.refs["original"], 0, fq, req_q, keys)]
     for j in range(1, k):
         curve.append(stage_summary(load_eval(run, stage_entry(info, j).name), j, fq, req_q, keys))
     curve.append(stage_summary(final_res, k, fq, req_q, keys))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from unlearnkit.analysis.reliability import ReliabilityConfig, correlations, measure_conditions, reliability_table
 from unlearnkit.data.tofu import RETAIN_OF, QASource
@@ -21,7 +22,7 @@ from unlearnkit.engine.executor import run_entries
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import content_hash
 from unlearnkit.methods.unlearn import make_params, resolve, unlearn
-from unlearnkit.models.build import build_models
+from unlearnkit.models.build import ModelSet, build_models
 from unlearnkit.models.lm import load_model, model_fingerprint, resolve_dtype, save_model
 from unlearnkit.results.plots import plot_scatter_grid
 from unlearnkit.results.provenance import provenance
@@ -30,6 +31,17 @@ from unlearnkit.results.store import EntryInfo, Metric, Run
 Say = Callable[[str], None]
 _MEASURE_KEYS = ("interventions", "metrics", "relearn", "noise_rate", "max_new_tokens", "seed", "forget", "precision",
                  "dtype")  # the last two only when set (older entries keep their hashes)
+
+
+@dataclass
+class Study:
+    """What the pool trainings and measurements share: the run, the config, the built models and their data."""
+
+    run: Run
+    cfg: ReliabilityConfig
+    ms: ModelSet
+    src: QASource
+    say: Say
 
 
 def run_reliability(cfg: ReliabilityConfig, say: Say = print):
@@ -45,9 +57,10 @@ def run_reliability(cfg: ReliabilityConfig, say: Say = print):
     say(f"reliability directory: {run.layout.root}")
     ms = build_models(cfg.build.with_forget(cfg.forget), say=say)
     src = QASource(ms.data_dir)
-    pool = build_pool(run, cfg, methods, ms, src, say)
+    study = Study(run, cfg, ms, src, say)
+    pool = build_pool(study, methods)
     sets = {"forget": src.split(f"{cfg.forget}_perturbed"), "retain": src.split("retain_perturbed")}
-    measured = run_entries([functools.partial(measure_model, run, cfg, name, path, sets, src.split(cfg.forget), say)
+    measured = run_entries([functools.partial(measure_model, study, name, path, sets, src.split(cfg.forget))
                             for name, path in pool], cfg.executor)
     values = {name: v for (name, _), v in zip(pool, measured)}
     names = [n for n, _ in pool]
@@ -66,20 +79,21 @@ def run_reliability(cfg: ReliabilityConfig, say: Say = print):
     return run, pcc, table, names
 
 
-def build_pool(run: Run, cfg: ReliabilityConfig, methods: dict, ms, src: QASource, say: Say) -> list[tuple[str, str]]:
+def build_pool(study: Study, methods: dict) -> list[tuple[str, str]]:
     """θ_o (optionally) and a checkpoint after every epoch of every (method, strength); the (method, strength)
     trainings are independent entries (``executor``: one after another, or Ray tasks)."""
-    pool: list[tuple[str, str]] = [("original", str(ms.original))] if cfg.include_original else []
+    cfg = study.cfg
+    pool: list[tuple[str, str]] = [("original", str(study.ms.original))] if cfg.include_original else []
     jobs = [(m, spec, retain_kind, lr) for m, (spec, retain_kind) in methods.items() for lr in cfg.strengths]
-    tasks = [functools.partial(_pool_member, run, cfg, ms, src, m, spec, kind, lr, say) for m, spec, kind, lr in jobs]
+    tasks = [functools.partial(_pool_member, study, m, spec, kind, lr) for m, spec, kind, lr in jobs]
     for members in run_entries(tasks, cfg.executor):
         pool += members
     return pool
 
 
-def _pool_member(run: Run, cfg: ReliabilityConfig, ms, src: QASource, m: str, spec, retain_kind, lr: float,
-                 say: Say) -> list[tuple[str, str]]:
+def _pool_member(study: Study, m: str, spec, retain_kind, lr: float) -> list[tuple[str, str]]:
     """The checkpoints of one (method, strength), trained now unless saved with the same hash."""
+    run, cfg, ms, src = study.run, study.cfg, study.ms, study.src
     names = [f"{m}-lr{lr:g}-ep{e + 1}" for e in range(cfg.epochs)]
     paths = [run.layout.model(n) for n in names]
     key = content_hash({"original": model_fingerprint(ms.original), "method": m, "lr": lr,
@@ -98,13 +112,13 @@ def _pool_member(run: Run, cfg: ReliabilityConfig, ms, src: QASource, m: str, sp
         unlearn(model, tok, spec, params, forget_train, retain_train, src.refusals, desc=f"{m} lr={lr:g}",
                 on_epoch=keep)
         run.write_log(f"pool-{m}-lr{lr:g}", {"hash": key, "checkpoints": names})
-        say(f"pool: {m} lr={lr:g} → {cfg.epochs} checkpoints")
+        study.say(f"pool: {m} lr={lr:g} → {cfg.epochs} checkpoints")
     return [(n, str(p)) for n, p in zip(names, paths)]
 
 
-def measure_model(run: Run, cfg: ReliabilityConfig, name: str, path: str, sets: dict, forget_train: list[dict],
-                  say: Say) -> dict:
+def measure_model(study: Study, name: str, path: str, sets: dict, forget_train: list[dict]) -> dict:
     """One pool model under every condition (an entry of the run; resumable)."""
+    run, cfg = study.run, study.cfg
     dump = cfg.model_dump()
     inputs = {"model": model_fingerprint(path), **{k: dump[k] for k in _MEASURE_KEYS if k in dump}}
     info = EntryInfo(name=name, hash=content_hash(inputs), method=name.split("-lr")[0], inputs=inputs)
@@ -116,5 +130,5 @@ def measure_model(run: Run, cfg: ReliabilityConfig, name: str, path: str, sets: 
         flat = {f"{role}.{met}@{c}": Metric(v, len(sets[role]), None)
                 for c, roles in conds.items() for role, mets in roles.items() for met, v in mets.items()}
         run.write(info, flat, provenance=provenance(cfg.model_dump(), model=path), extra={"conditions": conds})
-        say(f"measured {name}")
+        study.say(f"measured {name}")
         return conds

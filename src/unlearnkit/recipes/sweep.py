@@ -20,12 +20,11 @@ from unlearnkit.analysis.calibration import CalibrationConfig
 from unlearnkit.config import BuildConfig, Seed, StrictModel
 from unlearnkit.engine.evaluate import EvalConfig
 from unlearnkit.engine.executor import ExecutorConfig
-from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import content_hash
 from unlearnkit.recipes.calibrate import calibrate_run
 from unlearnkit.recipes.lm import RunConfig, run_benchmark
 from unlearnkit.results.eval import load_eval
-from unlearnkit.results.layout import entry_name
+from unlearnkit.results.layout import RunName, entry_name
 from unlearnkit.results.tables import format_table
 
 KNOBS = {"lr": "LR", "batch_size": "BS", "max_steps": "ES", "temperature": "TS", "loss_selection": "LS"}
@@ -42,20 +41,8 @@ class SweepConfig(StrictModel):
     seed: Seed = 0
     eval: EvalConfig = EvalConfig()
     calibration: CalibrationConfig = CalibrationConfig()
-    name: str | None = Field(None, description="run name (default: a hash of this config)")
+    name: RunName | None = Field(None, description="run name (default: a hash of this config)")
     executor: ExecutorConfig = Field(ExecutorConfig(), description="how the variants run: local or ray")
-
-    @field_validator("name")
-    @classmethod
-    def _safe_name(cls, v: str | None) -> str | None:
-        from unlearnkit.results.layout import check_run_name
-
-        if v is not None:
-            try:
-                check_run_name(v)
-            except UnlearnkitError as e:
-                raise ValueError(str(e)) from None
-        return v
 
     @field_validator("grids")
     @classmethod

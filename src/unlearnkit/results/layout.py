@@ -18,7 +18,7 @@ else builds paths inside a run directory. A run lives in ``$UNLEARNKIT_HOME/runs
     <files>                  run-level artefacts (curves, plots): :meth:`RunLayout.file`
 
 An entry name is a single path component (``ga__s0``, ``all_matched__ft__s1``); run names too
-(:func:`check_run_name`).
+(:func:`check_run_name`; a config's ``name`` field is checked by its type, :data:`RunName`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import home
@@ -39,6 +42,16 @@ def check_run_name(name: str, what: str = "run name") -> str:
         raise UnlearnkitError(f"{what} {name!r} is not allowed: use one path component of letters, digits and "
                               "'._+@=-' (at most 128 characters, not starting with '.' or containing '..')")
     return name
+
+
+def _valid_run_name(name: str) -> str:
+    try:
+        return check_run_name(name)
+    except UnlearnkitError as e:
+        raise ValueError(str(e)) from None
+
+
+RunName = Annotated[str, AfterValidator(_valid_run_name)]  # a config's ``name`` field: check_run_name at validation
 
 
 def runs_root() -> Path:
