@@ -1,15 +1,17 @@
 """`unlearnkit run vision` end to end on a tiny synthetic set: tables, run directory, provenance,
-resume, presets and one-line errors."""
+resume, help and method list, one-line errors (presets: test_vision_presets.py)."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from unlearnkit import cli
-from unlearnkit.recipes.vision import PRESETS, resolve_config
+from unlearnkit.methods import methods_for
+from unlearnkit.recipes.vision import METHOD_ORDER, PRESET_FILES, resolve_config
 from unlearnkit.results.index import RunIndex
 
 from .vision_helpers import single_thread  # noqa: F401 (autouse fixture)
@@ -80,24 +82,32 @@ def test_bad_input_is_one_line_error(args, match, tmp_path, monkeypatch, capsys)
     assert match in err
 
 
-def test_help_and_method_list(capsys):
+def test_help_names_what_the_run_accepts(capsys):
+    """--help's dataset and model choices all resolve to a config, and its stated default methods are the run's."""
     with pytest.raises(SystemExit) as e:
         cli.main(["run", "vision", "--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    assert "unlearnkit run vision" in out and "--dataset" in out and "--methods" in out
+    assert out.startswith("usage: unlearnkit run vision")
+    datasets = re.search(r"--dataset \{([^}]*)\}", out).group(1).split(",")
+    assert set(datasets) == set(PRESET_FILES)
+    for d in datasets:
+        assert resolve_config(None, flags={"data": {"dataset": d}}).data.dataset == d
+    for arch in re.search(r"--model \{([^}]*)\}", out).group(1).split(","):
+        assert resolve_config(None, flags={"model": {"arch": arch}}).model.arch == arch
+    default = re.search(r"--methods LIST .*?\(default ([a-z0-9_,]+)\)", " ".join(out.split())).group(1).split(",")
+    assert default == resolve_config().methods == ["retrain", "ft", "ga", "rl"]
+
+
+def test_list_methods_lists_the_registered_methods_and_runs_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path))
     assert cli.main(["run", "vision", "--list-methods"]) == 0
-    assert "retrain" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("name,dataset", [("vision.yaml", "synthetic"), ("vision_cifar10.yaml", "cifar10"),
-                                          ("vision_cifar100.yaml", "cifar100"),
-                                          ("vision_fashion_mnist.yaml", "fashion-mnist")])
-def test_shipped_presets_validate_and_match_builtins(name, dataset):
-    from_file = resolve_config(str(ROOT / "configs" / name))
-    builtin = resolve_config(None, flags={"data": {"dataset": dataset}})
-    assert from_file == builtin
-    assert from_file.data.dataset == dataset and dataset in PRESETS
+    rows = [line.strip()[1:-1].split(" | ") for line in capsys.readouterr().out.splitlines()[2:]]  # "|" in cells
+    listed = {cells[0].strip(): cells[1].strip() for cells in rows}
+    assert listed == {s.name: s.summary for s in methods_for("vision")}
+    assert set(METHOD_ORDER) <= set(listed) and "npo" not in listed  # language-model methods are not listed
+    assert sorted(resolve_config(None, ["methods=[all]"]).methods) == sorted(listed)  # `all` runs exactly these
+    assert list(tmp_path.iterdir()) == []  # no run, no model, nothing written
 
 
 def test_several_seeds_average_and_tarf_identification_note(tmp_path, monkeypatch, capsys):
