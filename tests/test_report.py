@@ -16,6 +16,8 @@ import pytest
 
 from unlearnkit.cli import main
 from unlearnkit.recipes.report import report
+from unlearnkit.results.plots import pyplot
+from unlearnkit.results.sections import SECTIONS, Section, register, registered, svg_figure
 from unlearnkit.results.store import Run
 
 from .report_helpers import analysis_run, lm_run, reliability_run, vision_run
@@ -231,6 +233,52 @@ def test_a_run_without_results_still_gets_a_page(tmp_path, monkeypatch):
     Run.open("lm", "empty", {"methods": ["ga"]})
     text = report(["empty"]).path.read_text(encoding="utf-8")
     assert "no table yet" in text and "0 done, 0 failed" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# sections: registered by the modules that write their data
+
+
+def test_the_report_recipe_registers_every_section_in_page_order():
+    assert [s.name for s in registered()] == ["tradeoff", "alpha_curves", "judge", "reliability", "sweep", "g_effect",
+                                              "layers", "squeezing", "continual", "vision"]
+    assert registered()[1].figures.__module__ == "unlearnkit.analysis.calibration"
+    with pytest.raises(ValueError, match="'g_effect' is registered twice"):
+        register(Section("g_effect", 1, lambda rd: []))
+
+
+def _probe_figures(rd):
+    values = rd.file("probe.json")["values"]
+    fig, ax = pyplot().subplots()
+    ax.plot(values)
+    ax.set_title("probe values " + "/".join(f"{v:g}" for v in values))
+    return [svg_figure(fig, "Probe values", f"The values of probe.json, {values}; higher is better ↑.")]
+
+
+def _never(rd):
+    raise AssertionError("a section whose files the run lacks is not asked")
+
+
+def test_a_registered_section_shows_its_file_and_leaves_no_trace(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNLEARNKIT_HOME", str(tmp_path))
+    run = lm_run(calibrated=False)
+    run.write_json("probe.json", {"values": [3.0, 1.0, 2.0]})
+
+    def text() -> str:  # the page, minus the minute it was generated
+        return re.sub(r"generated \d{4}-\d\d-\d\d \d\d:\d\d", "", report(["lm-synthetic"]).path.read_text("utf-8"))
+
+    before = text()
+    probe = Section("probe", 150, _probe_figures, reads=("probe.json",), files=lambda rd: "<p>probe block</p>")
+    with SECTIONS.added("probe", probe), SECTIONS.added("absent", Section("absent", 160, _never, reads=("no*.json",))):
+        during = text()
+    page = Page(during)
+    assert [f["caption"].split(".", 1)[0] for f in page.figures] == ["Trade-off: forgetting vs utility",
+                                                                     "Probe values"]  # order 150: after the trade-off
+    assert page.figure("Probe values")["caption"].endswith("The values of probe.json, [3.0, 1.0, 2.0]; higher is better ↑.")
+    assert "probe values 3/1/2" in page.svg("Probe values")
+    assert during.index("<p>probe block</p>") < during.index("files and entries (relative links)")
+    assert "<p>probe block</p>" not in before and len(Page(before).figures) == 1
+    assert text() == before  # unregistered: the page is what it was
 
 
 # ---------------------------------------------------------------------------------------------

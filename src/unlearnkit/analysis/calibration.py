@@ -8,6 +8,8 @@ find, per method, the largest α ∈ [0, 1] whose retain metric (ES-exact by def
 The mixing itself is :class:`unlearnkit.models.mixing.Mixer` (one working model, weights read
 tensor by tensor); :func:`calibrate_model` searches α for one θ_u and evaluates θ(α); the
 ``unlearnkit calibrate`` recipe (:mod:`unlearnkit.recipes.calibrate`) does it for every entry of a run.
+The report's sections (:mod:`unlearnkit.results.sections`) of the α-curves and of the sweep after
+calibration are at the end.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from pydantic import Field
 
 from unlearnkit.config import StrictModel
 from unlearnkit.errors import UnlearnkitError
+from unlearnkit.results import figures as F
+from unlearnkit.results.html import Figure
+from unlearnkit.results.plots import alpha_curves_figure
+from unlearnkit.results.sections import RunData, report_section, svg_figure
+from unlearnkit.results.tradeoff import calibrations
 
 
 def retain_metrics() -> list[str]:
@@ -141,3 +148,32 @@ def calibrate_model(model, tokenizer, task, data, options, theta_o, theta_u, cfg
         mixer.set(0.0)  # the working model is θ_o again
         mixer.close()
     return Calibrated(found, grid_forget, res)
+
+
+# ---------------------------------------------------------------------------------------------
+# The report's sections: α-curves (calibration/*/curves.json) and the sweep after calibration (sweep.json)
+
+
+@report_section("alpha_curves", order=200, reads=("calibration/*/curves.json",))
+def alpha_curves(rd: RunData) -> list[Figure]:
+    out = []
+    for c in calibrations(rd):
+        curves = c.file("curves.json")
+        if curves:
+            metric = (c.run.config() if c.run.layout.config.is_file() else {}).get("metric", "retain metric")
+            out.append(svg_figure(alpha_curves_figure(curves, metric), "α-curves of the calibration",
+                                  f"Left: {metric} of θ(α) as α goes from θ_o (0) to θ_u (1), with the target τ·θ_o "
+                                  "(dashed) and each method's chosen α (dotted): the largest α that keeps the target. "
+                                  "Right: forget ES-exact along the same mix (lower is better ↓)."))
+    return out
+
+
+@report_section("sweep", order=500, reads=("sweep.json",))
+def sweep(rd: RunData) -> list[Figure]:
+    doc = rd.file("sweep.json")
+    if not doc or len(doc.get("all") or []) < 2:
+        return []
+    return [svg_figure(F.sweep_figure(doc), "Hyperparameter sweep after calibration",
+                       "One panel per knob (LR, BS, early stopping ES, temperature TS, loss selection LS): each "
+                       "variant's forget ES-exact after calibration to equal retention (lower is better ↓), its α on "
+                       "top; dashed: the base setting.")]

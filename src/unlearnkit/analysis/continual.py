@@ -11,7 +11,8 @@ already processed ("forgotten so far") and those still to come.
 ``unlearnkit run continual=k`` (:mod:`unlearnkit.recipes.continual`) records every stage j < k as
 an entry of its own (``<entry>__stage<j>``, resumable), the curve in the entry's results, and for
 the run ``continual.json`` / ``continual.csv`` / ``continual.png`` with the curves of cumulative
-decline. With k = 1 the run is the normal run (same directory, same results).
+decline. With k = 1 the run is the normal run (same directory, same results). The report's section
+of ``continual.json`` (:mod:`unlearnkit.results.sections`) is at the end.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from unlearnkit.errors import UnlearnkitError
+from unlearnkit.results import figures as F
+from unlearnkit.results.sections import figure_section
 
 STAGE_KEYS = {"mu": "mu", "fq_log_p": "fq_log_p", "forget_es_exact": "forget.es_exact",
               "forget_es_perturb": "forget.es_perturb", "retain_es_exact": "retain.es_exact",
@@ -101,3 +104,10 @@ def continual_unlearn(model, tok, spec, params, requests: list[list[dict]], reta
         if after_stage is not None:
             after_stage(j + 1, log)
     return logs
+
+
+continual_figures = figure_section(  # The report's curves per stage (``continual.json``).
+    "continual", order=900, file="continual.json", needs="curves", draw=F.continual_figure, title="Continual unlearning",
+    caption=lambda doc: (f"{doc.get('stages', '?')} forget requests applied one after another (stage 0 = θ_o): utility "
+             "and retain ES-exact should stay high (↑), forget ES-exact — overall and on the requests already "
+             "processed — should fall (↓), FQ should rise (↑)."))

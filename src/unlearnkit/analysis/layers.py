@@ -4,7 +4,8 @@
 θ_u (:mod:`unlearnkit.models.patching`); the sweep evaluates FQ, MU and forget ES of θ_{o←u}[l]
 for every layer l; the seed finds a U-shape in MU (middle layers hurt utility most). The sweep and
 CRU's selection are :func:`unlearnkit.methods.llm.cru.layer_sweep` / :func:`~unlearnkit.methods.llm.cru.cru`;
-``unlearnkit layers`` is :func:`unlearnkit.recipes.analyses.run_layers`.
+``unlearnkit layers`` is :func:`unlearnkit.recipes.analyses.run_layers`. The report's section of
+``layers.json`` (:mod:`unlearnkit.results.sections`) is at the end.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from unlearnkit.errors import UnlearnkitError
+from unlearnkit.results import figures as F
+from unlearnkit.results.html import Figure
+from unlearnkit.results.sections import RunData, report_section, svg_figure
 
 
 def layers_table(doc: dict) -> str:
@@ -107,3 +111,21 @@ def write_layer_outputs(doc: dict, run) -> list[Path]:
         ax[1].legend(fontsize=8)
         files.append(save_figure(fig, out("cru.png")))
     return files
+
+
+@report_section("layers", order=700, reads=("layers.json",))
+def layers_figures(rd: RunData) -> list[Figure]:
+    """The report's layer-wise patching figure and, with a CRU selection, the CRU figure (``layers.json``)."""
+    doc = rd.file("layers.json")
+    if not doc or not doc.get("sweep"):
+        return []
+    out = [svg_figure(F.layers_figure(doc), "Layer-wise patching",
+                      "θ_o with one parameter group (embedding, layer L_i, head) taken from θ_u: MU (↑ better), FQ "
+                      "(↑ better) and forget ES-exact (↓ better) per group; dashed lines: θ_o and θ_u. A group that "
+                      "moves forget ES toward θ_u while keeping MU near θ_o carries the forgetting.")]
+    if isinstance(doc.get("cru"), dict) and doc["cru"].get("test"):
+        out.append(svg_figure(F.cru_figure(doc["cru"]), "CRU",
+                              "Left: MU and FQ on the validation half when the k best-ranked groups come from θ_u "
+                              "(the chosen k dotted). Right: θ_o, θ_u and the CRU model on the test half; up and "
+                              "right is better."))
+    return out

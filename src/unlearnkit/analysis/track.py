@@ -2,6 +2,8 @@
 
     for each method: load θ_o → unlearn(D_f, D_r, on_step=probe) → probe.records
     → the run's <name>.json (records, params, training log, provenance), <name>.csv, <name>*.png
+
+and the report's sections (:mod:`unlearnkit.results.sections`) of ``g_effect.json`` and ``squeezing.json``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import numpy as np
 
 from unlearnkit.data.tofu import RETAIN_OF
 from unlearnkit.errors import NonFiniteLossError, UnlearnkitError
+from unlearnkit.results import figures as F
 from unlearnkit.results.plots import pyplot, save_figure, write_csv
+from unlearnkit.results.sections import figure_section
 
 
 def track_methods(methods: list[str], make_probe: Callable[[], Any], bench, overrides: dict[str, Any],
@@ -74,6 +78,13 @@ def gradient_report(results: dict[str, dict], run, meta: dict) -> list[Path]:
     if point_rows:
         files.append(_plot_pointwise(results, f("g_effect_pointwise.png")))
     return files
+
+
+g_effect_figures = figure_section(  # The report's G-effect curves (``g_effect.json``).
+    "g_effect", order=600, file="g_effect.json", needs="methods", draw=F.g_effect_figure, title="G-effect curves",
+    caption=("e = ⟨∇L_obj, ∇R⟩ per optimiser step (R = mean answer NLL), symlog scale. Left, e_u on forget "
+             "data: more negative = the objective erases the forget set faster (better ↓). Right, e_r on "
+             "retain data: closer to 0 or positive = less collateral damage (better ↑)."))
 
 
 def _series(records: list[dict], term: str, risk: str, group: str = "total"):
@@ -176,6 +187,14 @@ def squeeze_report(results: dict[str, dict], run, meta: dict, judge: str | None 
     files = [run.write_json("squeezing.json", doc), write_csv(run.layout.file("squeezing.csv"), rows)]
     files.append(_plot_squeeze(results, run.layout.file("squeezing.png")))
     return files
+
+
+squeezing_figures = figure_section(  # The report's squeezing bands (``squeezing.json``).
+    "squeezing", order=800, file="squeezing.json", needs="methods", draw=F.squeezing_figure, title="Squeezing effect",
+    caption=("Change since step 0 of the mean per-token log-prob of the forget answers (target), their "
+             "paraphrases, and answers sampled from θ_o in high / mid / low likelihood bands. Target and "
+             "paraphrase should fall (↓); a method that pushes mass onto θ_o's own high-likelihood answers "
+             "(high band rising) squeezes rather than forgets."))
 
 
 def _plot_squeeze(results: dict[str, dict], path: Path) -> Path:

@@ -1,6 +1,9 @@
 """``unlearnkit report RUN [RUN…] [-o FILE]`` and ``unlearnkit run … report=true``: the self-contained HTML
 report of one run (default ``<run dir>/report.html``) or of several runs side by side
-(:mod:`unlearnkit.results.report`)."""
+(:mod:`unlearnkit.results.report`).
+
+Importing this module imports every module that registers a report section
+(:mod:`unlearnkit.results.sections`), so every report written through it has every analysis's figures."""
 
 from __future__ import annotations
 
@@ -9,8 +12,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from unlearnkit.analysis import (  # noqa: F401 - each registers its report section
+    calibration,
+    continual,
+    layers,
+    reliability_report,
+    track,
+)
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import content_hash, home
+from unlearnkit.judge import report as judge_report  # noqa: F401 - registers its report section
+from unlearnkit.results import vision_report  # noqa: F401 - registers its report section
 from unlearnkit.results.report import write_report
 from unlearnkit.results.store import Run
 

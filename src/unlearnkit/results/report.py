@@ -7,8 +7,9 @@
 Everything the page needs is inside it: figures are ``data:`` URIs, the sorting script and the styles
 are inline, and a Content-Security-Policy forbids fetching anything, so the file opens offline and
 can be sent to a colleague. Numbers come from the run index (the same values ``unlearnkit runs show``
-prints); figures from the files the recipes wrote (``curves.json``, ``pcc.json``, ``sweep.json``,
-``g_effect.json``, ``layers.json``, ``squeezing.json``, ``continual.json``, vision entries).
+prints). The page knows no analysis: its figures (and the tables of runs without a table spec, and
+blocks under Files) come from the sections registered in :mod:`unlearnkit.results.sections` by the
+modules that write each analysis's files; :mod:`unlearnkit.recipes.report` imports them all.
 """
 
 from __future__ import annotations
@@ -18,15 +19,13 @@ import os
 import time
 import urllib.parse
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from unlearnkit import __version__
 from unlearnkit.errors import UnlearnkitError
-from unlearnkit.io import atomic_write_text, read_json_or_none
-from unlearnkit.results import figures as F
+from unlearnkit.io import atomic_write_text
 from unlearnkit.results.html import (
     Column,
     Figure,
@@ -39,53 +38,20 @@ from unlearnkit.results.html import (
     page,
     table_html,
 )
-from unlearnkit.results.index import MetricRow, RunIndex
-from unlearnkit.results.noise import HTML_LEGEND, REFERENCE_LABELS, REPLICATES_FILE, TIE, Replicates
-from unlearnkit.results.plots import alpha_curves_figure, svg_data_uri
-from unlearnkit.results.store import Metric, Run
+from unlearnkit.results.index import RunIndex
+from unlearnkit.results.noise import HTML_LEGEND, REFERENCE_LABELS, TIE
+from unlearnkit.results.sections import RunData, applicable, load, png_uri  # noqa: F401 - re-exported
+from unlearnkit.results.store import Run
 from unlearnkit.results.tables import cell, compare_table, noise_marks, row_values
+from unlearnkit.results.tradeoff import (  # noqa: F401 - re-exported
+    FORGET,
+    TRADEOFF_CAPTION,
+    UTILITY,
+    overlaid_tradeoff,
+    tradeoff_points,
+)
 
-FORGET, UTILITY = "forget.es_exact", "mu"
 _RUN_FILES = (".json", ".csv", ".md", ".png")
-
-
-@dataclass
-class RunData:
-    """A run as the report sees it: its summary (table specs), its metrics, its nested runs."""
-
-    run: Run
-    summary: dict
-    metrics: dict[str, dict[str, MetricRow]]
-    children: list[RunData] = field(default_factory=list)
-
-    @property
-    def values(self) -> dict[str, dict[str, float | None]]:
-        return {e: {k: m.value for k, m in ms.items()} for e, ms in self.metrics.items()}
-
-    def higher_is_better(self, metric: str) -> bool | None:
-        return next((ms[metric].higher_is_better for ms in self.metrics.values()
-                     if metric in ms and ms[metric].higher_is_better is not None), None)
-
-    def file(self, name: str) -> dict | None:
-        data = read_json_or_none(self.run.layout.file(name))
-        return data if isinstance(data, dict) else None
-
-    @property
-    def replicates(self) -> Replicates:
-        return Replicates(self.run.layout.file(REPLICATES_FILE))
-
-
-def load(run: Run) -> RunData:
-    """The run's summary and metrics (from the index; from its result files when it is not indexed)."""
-    metrics = run.metrics()
-    if not metrics:
-        metrics = {}
-        for e in run.layout.entries():
-            rec = run.record(e)
-            if rec is not None:
-                metrics[e] = {k: MetricRow(k, m.value, m.n, m.higher_is_better)
-                              for k, m in ((k, Metric.of(v)) for k, v in rec.aggregates.items())}
-    return RunData(run, run.summary(), metrics, [load(c) for c in run.children()])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,8 +145,8 @@ def tables_html(rd: RunData) -> str:
         head = f"<p class=\"legend\">{esc(r.run.name)} ({esc(r.run.kind)})</p>" if r is not rd else ""
         if specs:
             out.append(head + "".join(table_html(spec_table(s, r)) for s in specs))
-        elif (t := r.file("pcc.json")) and isinstance(t.get("pcc"), dict):
-            out.append(head + "".join(table_html(pcc_table(role, per)) for role, per in t["pcc"].items()))
+        elif tables := section_tables(r):
+            out.append(head + "".join(table_html(t) for t in tables))
         elif r.metrics:
             out.append(head + table_html(entries_table(r)))
         text = r.run.layout.table.read_text(encoding="utf-8") if r.run.layout.table.is_file() else ""
@@ -189,12 +155,12 @@ def tables_html(rd: RunData) -> str:
     return "".join(out) or '<p class="note">(no table yet: the run has not finished)</p>'
 
 
-def pcc_table(role: str, per: dict[str, dict[str, float | None]]) -> Table:
-    interventions = sorted({iv for ivs in per.values() for iv in ivs})
-    rows = [TableRow(m, [("-" if ivs.get(iv) is None else f"{ivs[iv]:.3f}", ivs.get(iv)) for iv in interventions])
-            for m, ivs in per.items()]
-    return Table([Column(iv, True) for iv in interventions], rows,
-                 f"{role} data: Pearson r of each metric before vs after each intervention (↑ = more reliable)", "metric")
+def section_tables(rd: RunData) -> list[Table]:
+    """The tables of the first registered section that has some for this run (a run without a table spec)."""
+    for s in applicable(rd):
+        if s.tables is not None and (tables := s.tables(rd)):
+            return tables
+    return []
 
 
 def entries_table(rd: RunData, max_columns: int = 40) -> Table:
@@ -208,218 +174,12 @@ def entries_table(rd: RunData, max_columns: int = 40) -> Table:
 
 
 # ---------------------------------------------------------------------------------------------
-# figures
-
-
-def _svg(fig, title: str, caption: str) -> Figure:
-    return Figure(title, caption, svg_data_uri(fig))
+# figures: the registered sections
 
 
 def run_figures(rd: RunData) -> list[Figure]:
-    """Every figure this run has data for, in a fixed order."""
-    out: list[Figure] = []
-    for make in (tradeoff, alpha_curves, judge_scores, reliability_figures, sweep, g_effect, layers, squeezing,
-                 continual, vision_figures):
-        out += make(rd)
-    return out
-
-
-def tradeoff_points(rd: RunData, group: str = "") -> list[F.Point]:
-    """The rows of the run's tables (each label once: Original and Retrain head every table of a split run)
-    that have both a utility and a forget value."""
-    values, pts, seen = rd.values, [], set()
-    for r in [r for spec in rd.summary.get("tables") or [] for r in spec["rows"]]:
-        xs, ys = row_values(r, UTILITY, values), row_values(r, FORGET, values)
-        if "failed" in r or not xs or not ys or r["label"] in seen:
-            continue
-        seen.add(r["label"])
-        alpha = row_values(r, "alpha", values)
-        kind = r["label"].lower() if r["label"].lower() in ("original", "retrain") else "method"
-        pts.append(F.Point(r["label"], float(np.mean(xs)), float(np.mean(ys)), kind,
-                           float(np.mean(alpha)) if alpha else None, group))
-    return pts
-
-
-def _calibrations(rd: RunData) -> list[RunData]:
-    return [c for c in rd.children if c.run.kind == "calibration"]
-
-
-TRADEOFF_CAPTION = ("Each method's forget ES-exact (y; lower = more of the forget set erased ↓) against model utility "
-                    "MU (x; higher = better →), mean over seeds; ★ Original θ_o, ◆ Retrain θ_r (the model never "
-                    "trained on the forget set: the target). Better is down and to the right, near Retrain.")
-
-
-def tradeoff(rd: RunData) -> list[Figure]:
-    raw = tradeoff_points(rd)
-    if len(raw) < 2:
-        return []
-    panels = [("raw (as unlearned)", raw)]
-    for c in _calibrations(rd):
-        cfg = c.run.config() if c.run.layout.config.is_file() else {}
-        panels.append((f"calibrated ({cfg.get('metric', 'retain')} ≥ {cfg.get('tau', '?')} · θ_o)", tradeoff_points(c)))
-    extra = (" Right: the same methods after calibration by model mixing θ(α) = (1−α)θ_o + αθ_u at equal retention, "
-             "each method's α beside its point; compare the methods there.") if len(panels) > 1 else ""
-    fig = F.tradeoff_figure(panels, "model utility MU ↑", "forget ES-exact ↓")
-    return [_svg(fig, "Trade-off: forgetting vs utility", TRADEOFF_CAPTION + extra)]
-
-
-JUDGE_PREFIXES = ("judge.", "proxy.")
-
-
-def judge_scores(rd: RunData) -> list[Figure]:
-    """The judge's and the proxies' scores of each row of the run's first table (``unlearnkit judge``)."""
-    specs = rd.summary.get("tables") or []
-    metrics = [c["metric"] for c in specs[0]["columns"] if c["metric"].startswith(JUDGE_PREFIXES)] if specs else []
-    if not metrics:
-        return []
-    values, rows = rd.values, []
-    for r in specs[0]["rows"]:
-        scores = {m: float(np.mean(v)) for m in metrics if (v := row_values(r, m, values))}
-        if scores and "failed" not in r:
-            rows.append((r["label"], scores))
-    if not rows:
-        return []
-    return [_svg(F.judge_figure(rows, metrics), "Judge scores",
-                 "Per method, the LLM judge's (judge.*) and the offline proxies' (proxy.*) scores of its answers to the "
-                 "forget questions, mean over seeds, in [0, 1], higher is better ↑: naturalness = fluent and logical "
-                 "(gibberish scores low); similarity = the meaning differs from the original model's answer (a "
-                 "rephrased leak scores low). See docs/judge.md for how far each judge agrees with human labels.")]
-
-
-def alpha_curves(rd: RunData) -> list[Figure]:
-    out = []
-    for c in _calibrations(rd):
-        curves = c.file("curves.json")
-        if curves:
-            metric = (c.run.config() if c.run.layout.config.is_file() else {}).get("metric", "retain metric")
-            out.append(_svg(alpha_curves_figure(curves, metric), "α-curves of the calibration",
-                            f"Left: {metric} of θ(α) as α goes from θ_o (0) to θ_u (1), with the target τ·θ_o (dashed) "
-                            "and each method's chosen α (dotted): the largest α that keeps the target. Right: forget "
-                            "ES-exact along the same mix (lower is better ↓)."))
-    return out
-
-
-def reliability_figures(rd: RunData) -> list[Figure]:
-    doc = rd.file("pcc.json")
-    if not doc or not isinstance(doc.get("pcc"), dict):
-        return []
-    n = len(doc.get("pool", []))
-    out = [_svg(F.pcc_figure(doc["pcc"], n), "Metric reliability under red-team interventions",
-                f"Pearson correlation, over a pool of {n} models, between each metric's values before and after each "
-                "intervention, per metric and intervention; higher is better ↑ (the metric still ranks the models the "
-                "same way under attack).")]
-    for role in ("forget", "retain"):
-        png = rd.run.layout.file(f"scatter_{role}.png")
-        if png.is_file():
-            out.append(Figure(f"Before vs after, {role} data", "Each panel: one metric (row) under one intervention "
-                              "(column), one dot per pool model; points on a line = a reliable metric.", png_uri(png)))
-    return out
-
-
-def png_uri(path: Path) -> str:
-    import base64
-
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-
-
-def sweep(rd: RunData) -> list[Figure]:
-    doc = rd.file("sweep.json")
-    if not doc or len(doc.get("all") or []) < 2:
-        return []
-    return [_svg(F.sweep_figure(doc), "Hyperparameter sweep after calibration",
-                 "One panel per knob (LR, BS, early stopping ES, temperature TS, loss selection LS): each variant's "
-                 "forget ES-exact after calibration to equal retention (lower is better ↓), its α on top; dashed: the "
-                 "base setting.")]
-
-
-def g_effect(rd: RunData) -> list[Figure]:
-    doc = rd.file("g_effect.json")
-    if not doc or not doc.get("methods"):
-        return []
-    return [_svg(F.g_effect_figure(doc), "G-effect curves",
-                 "e = ⟨∇L_obj, ∇R⟩ per optimiser step (R = mean answer NLL), symlog scale. Left, e_u on forget data: "
-                 "more negative = the objective erases the forget set faster (better ↓). Right, e_r on retain data: "
-                 "closer to 0 or positive = less collateral damage (better ↑).")]
-
-
-def layers(rd: RunData) -> list[Figure]:
-    doc = rd.file("layers.json")
-    if not doc or not doc.get("sweep"):
-        return []
-    out = [_svg(F.layers_figure(doc), "Layer-wise patching",
-                "θ_o with one parameter group (embedding, layer L_i, head) taken from θ_u: MU (↑ better), FQ (↑ better) "
-                "and forget ES-exact (↓ better) per group; dashed lines: θ_o and θ_u. A group that moves forget ES "
-                "toward θ_u while keeping MU near θ_o carries the forgetting.")]
-    if isinstance(doc.get("cru"), dict) and doc["cru"].get("test"):
-        out.append(_svg(F.cru_figure(doc["cru"]), "CRU",
-                        "Left: MU and FQ on the validation half when the k best-ranked groups come from θ_u (the "
-                        "chosen k dotted). Right: θ_o, θ_u and the CRU model on the test half; up and right is better."))
-    return out
-
-
-def squeezing(rd: RunData) -> list[Figure]:
-    doc = rd.file("squeezing.json")
-    if not doc or not doc.get("methods"):
-        return []
-    return [_svg(F.squeezing_figure(doc), "Squeezing effect",
-                 "Change since step 0 of the mean per-token log-prob of the forget answers (target), their paraphrases, "
-                 "and answers sampled from θ_o in high / mid / low likelihood bands. Target and paraphrase should fall "
-                 "(↓); a method that pushes mass onto θ_o's own high-likelihood answers (high band rising) squeezes "
-                 "rather than forgets.")]
-
-
-def continual(rd: RunData) -> list[Figure]:
-    doc = rd.file("continual.json")
-    if not doc or not doc.get("curves"):
-        return []
-    return [_svg(F.continual_figure(doc), "Continual unlearning",
-                 f"{doc.get('stages', '?')} forget requests applied one after another (stage 0 = θ_o): utility and "
-                 "retain ES-exact should stay high (↑), forget ES-exact — overall and on the requests already processed "
-                 "— should fall (↓), FQ should rise (↑).")]
-
-
-def vision_figures(rd: RunData) -> list[Figure]:
-    specs = [s for s in rd.summary.get("tables") or [] if any(c["metric"] == "Gap" for c in s["columns"])]
-    if not specs:
-        return []
-    values, panels = rd.values, []
-    for s in specs:
-        bars = []
-        for r in s["rows"]:
-            g = row_values(r, "Gap", values)
-            if g and r["label"].lower() not in REFERENCE_LABELS:
-                bars.append((r["label"], float(np.mean(g)), float(np.std(g, ddof=1)) if len(g) > 1 else 0.0))
-        panels.append(((s.get("title") or "").split(" — ")[0], bars))
-    out = [_svg(F.gap_figure(panels), "Gap to Retrain per scenario",
-                "Per scenario, each method's Gap: the mean absolute difference of UA, RA, TA and MIA to Retrain "
-                "(lower is better ↓), mean over seeds with ± sd; Original θ_o is the do-nothing baseline.")]
-    return out + tarf(rd)
-
-
-def tarf_rows(rd: RunData) -> list[dict]:
-    rows = []
-    for e in sorted(rd.metrics):
-        rec = rd.run.record(e)
-        log = (rec.extra.get("log") or {}) if rec else {}
-        if "identified" in log:
-            rows.append({"scenario": rec.entry.get("group", ""), "seed": rec.entry.get("seed"),
-                         "identified": ", ".join(log["identified"]), "hidden": ", ".join(log.get("hidden_truth", [])),
-                         "precision": log.get("precision"), "recall": log.get("recall")})
-    return rows
-
-
-def tarf(rd: RunData) -> list[Figure]:
-    rows = tarf_rows(rd)
-    if not rows:
-        return []
-    by: dict[str, list[dict]] = {}
-    for r in rows:
-        by.setdefault(r["scenario"], []).append(r)
-    bars = [(sc, float(np.mean([r["precision"] for r in rs])), float(np.mean([r["recall"] for r in rs])))
-            for sc, rs in by.items()]
-    return [_svg(F.tarf_figure(bars), "TARF: identification of the hidden target classes",
-                 "Precision and recall (%) of the classes TARF identified as the forget target against the hidden "
-                 "truth, mean over seeds per scenario; higher is better ↑ (table under Files: identification).")]
+    """Every figure this run has data for: the registered sections' (:mod:`unlearnkit.results.sections`), in order."""
+    return [f for s in applicable(rd) for f in s.figures(rd)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -452,14 +212,7 @@ def files_html(rd: RunData, out_dir: Path) -> str:
             if lay.model(e).is_dir():
                 links.append(_link(lay.model(e), out_dir, "θ_u"))
             items.append(f"{esc(r.run.name)} / {esc(e)}: " + ", ".join(links))
-    extra = ""
-    if rows := tarf_rows(rd):
-        t = Table([Column("seed"), Column("identified"), Column("hidden target"), Column("precision %", True),
-                   Column("recall %", True)],
-                  [TableRow(r["scenario"], [(str(r["seed"]), r["seed"]), (r["identified"], None), (r["hidden"], None),
-                                            (f"{r['precision']:.0f}", r["precision"]), (f"{r['recall']:.0f}", r["recall"])])
-                   for r in rows], "TARF identification", "scenario")
-        extra = table_html(t)
+    extra = "".join(s.files(rd) for s in applicable(rd) if s.files is not None)
     listing = "".join(f"<li>{i}</li>" for i in items) or "<li>(none)</li>"
     return extra + details(f"{len(items)} files and entries (relative links)", f'<ul class="files">{listing}</ul>')
 
@@ -518,15 +271,3 @@ def comparison_section(data: list[RunData]) -> str:
     if fig is not None:
         parts.append(figure_html(fig))
     return "".join(parts) + "</section>"
-
-
-def overlaid_tradeoff(data: list[RunData]) -> Figure | None:
-    raw = [p for rd in data for p in tradeoff_points(rd, rd.run.name)]
-    if len(raw) < 2:
-        return None
-    panels = [("raw (as unlearned)", raw)]
-    cal = [p for rd in data for c in _calibrations(rd)[:1] for p in tradeoff_points(c, rd.run.name)]
-    if cal:
-        panels.append(("calibrated (first calibration setting of each run)", cal))
-    fig = F.tradeoff_figure(panels, "model utility MU ↑", "forget ES-exact ↓")
-    return _svg(fig, "Trade-off of every run, overlaid", TRADEOFF_CAPTION + " One colour per run.")
