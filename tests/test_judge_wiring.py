@@ -71,7 +71,7 @@ def test_the_perplexity_proxy_is_added_per_sample_and_binds_only_where_the_answe
     their mean. θ_o's own greedy answers are likely under θ_o (every token its argmax, the forget set memorised:
     mean NLL far below m_lo = 2.5 nats), so for the Original entry the perplexity score is 1 and the proxy equals
     distinct-2 row by row; no row of any entry exceeds its distinct-2. (With a general reference LM — SmolLM2 — the
-    default run's GA babble scores lowest: docs/judge.md.)"""
+    default run's GA babble scores lowest: docs/results/judge-agreement.md.)"""
     from unlearnkit.recipes.judge import judge_run
 
     judge_run("judged", fluency_model=str(tiny_models.original), say=lambda s: None)

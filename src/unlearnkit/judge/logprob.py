@@ -10,7 +10,7 @@ renormalised over the scale: p(k). The score is the expected value
 Deterministic, one forward pass per item, never malformed — and without a reason, so it is a
 :class:`~unlearnkit.judge.agreement.Scorer`, not a backend: its numbers do not go into
 ``JudgeResult`` rows. Small models that cannot keep to the JSON format (SmolLM2-135M) may still
-rank responses this way; docs/judge.md has the measured agreement.
+rank responses this way; docs/results/judge-agreement.md has the measured agreement.
 """
 
 from __future__ import annotations
