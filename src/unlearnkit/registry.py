@@ -1,13 +1,26 @@
-"""A name → object registry. Duplicate names raise; unknown names suggest close matches."""
+"""A name → object registry. Duplicate names raise; unknown names suggest close matches.
+
+Plug-ins register themselves when their module is imported; :func:`import_modules` imports every module of a
+registry's package (methods, tasks, attacks, pretrained families), so a new file is all a plug-in needs."""
 
 from __future__ import annotations
 
 import difflib
+import importlib
+import pkgutil
+from contextlib import contextmanager
 from typing import Callable, Generic, Iterator, TypeVar
 
 from unlearnkit.errors import UnlearnkitError
 
 T = TypeVar("T")
+
+
+def import_modules(package: str, skip: tuple[str, ...] = ()) -> None:
+    """Import every module of ``package`` (a dotted name) except ``skip``."""
+    for m in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        if m.name not in skip:
+            importlib.import_module(f"{package}.{m.name}")
 
 
 class Registry(Generic[T]):
@@ -28,6 +41,21 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._items[key] = obj
 
+    def remove(self, name: str) -> T:
+        """Unregister ``name`` (unknown names raise like :meth:`get`); returns what it held."""
+        obj = self.get(name)
+        del self._items[name.lower()]
+        return obj
+
+    @contextmanager
+    def added(self, name: str, obj: T) -> Iterator[T]:
+        """``obj`` registered as ``name`` inside the ``with`` block only (tests, temporary plug-ins)."""
+        self.add(name, obj)
+        try:
+            yield obj
+        finally:
+            self.remove(name)
+
     def get(self, name: str) -> T:
         key = name.lower()
         if key not in self._items:
@@ -47,6 +75,10 @@ class Registry(Generic[T]):
 
     def items(self) -> list[tuple[str, T]]:
         return sorted(self._items.items())
+
+    def in_order(self) -> list[T]:
+        """The registered objects in registration order."""
+        return list(self._items.values())
 
     def __len__(self) -> int:
         return len(self._items)

@@ -18,6 +18,10 @@ facts with wrong options that the *base* model learns in its own training stage.
 
 The result is written in TOFU's on-disk format (one JSON object per line, ``<split>.json``),
 so the same loader serves the embedded set and a local copy of ``locuslab/TOFU``.
+
+Longer than 400 lines: about 200 of them are the generator's data — name syllables, professions, genres, title
+words, the fact templates (:data:`FACT_TYPES`), the real-author and world-fact tables — which define the benchmark
+and are read with the code that fills them in.
 """
 
 from __future__ import annotations

@@ -7,14 +7,12 @@ itself there with :func:`register`. :func:`load_all` imports every such file, so
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 from unlearnkit.config import StrictModel
 from unlearnkit.errors import UnlearnkitError
-from unlearnkit.registry import Registry
+from unlearnkit.registry import Registry, import_modules
 
 Domain = Literal["llm", "vision"]
 
@@ -48,9 +46,7 @@ def register(spec: MethodSpec) -> MethodSpec:
 def load_all() -> None:
     """Import every method module so that each registers itself."""
     for sub in ("llm", "vision"):
-        pkg = importlib.import_module(f"unlearnkit.methods.{sub}")
-        for m in pkgutil.iter_modules(pkg.__path__):
-            importlib.import_module(f"unlearnkit.methods.{sub}.{m.name}")
+        import_modules(f"unlearnkit.methods.{sub}")
 
 
 def methods_for(domain: Domain) -> list[MethodSpec]:

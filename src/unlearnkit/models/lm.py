@@ -27,7 +27,8 @@ from unlearnkit.engine.precision import keep_float64_norms, train_dtype
 from unlearnkit.errors import UnlearnkitError
 from unlearnkit.io import atomic_dir, atomic_write_json, file_hash, home, lock_path, locked, read_json_or_none
 from unlearnkit.models.adapters import Adapter, adapter_base, is_adapter_dir, is_peft, merged_tensors
-from unlearnkit.models.sources import ALIASES, gguf_digest, resolve_revision
+from unlearnkit.models.families import aliases
+from unlearnkit.models.sources import gguf_digest, resolve_revision
 
 keep_float64_norms()  # float64 models (the embedded ones) compute in float64 throughout
 MODEL_META = "unlearnkit_model.json"  # written by save_model beside the weights
@@ -128,7 +129,7 @@ def load_tokenizer(name_or_path: str | Path, revision: str | None = None):
 def load_model(name_or_path: str | Path, device: str | torch.device | None = None, dtype: torch.dtype | None = None,
                revision: str | None = None, allow_pickle: bool | None = None, prompt=None):
     """Load (model, tokenizer) from a local directory, a hub name (``org/name``, ``org/name@revision``),
-    a GGUF file or a short name (:data:`unlearnkit.models.sources.ALIASES`, e.g. ``smollm2-135m``).
+    a GGUF file or a short name (:func:`unlearnkit.models.families.aliases`, e.g. ``smollm2-135m``).
 
     ``dtype=None`` loads the precision the model trains in (:func:`unlearnkit.engine.precision.train_dtype` of the
     stored dtype: float64 models stay float64, everything else is float32). The tokenizer carries the prompt format:
@@ -320,8 +321,8 @@ def pick_device() -> torch.device:
 
 def resolve_source(name: str) -> str:
     """A short name or a GGUF file → the directory of its converted safetensors copy; anything else unchanged."""
-    if name in ALIASES:
-        return str(converted_gguf(ALIASES[name].path(), name))
+    if name in aliases():
+        return str(converted_gguf(aliases()[name].path(), name))
     if name.endswith(".gguf"):
         p = Path(name).expanduser()
         if not p.is_file():

