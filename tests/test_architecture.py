@@ -201,3 +201,14 @@ def test_every_to_add_recipe_names_a_test_that_exists():
                 assert f"def {fn}(" in (SRC.parents[1] / file).read_text(), f"{file}::{fn}"
         for fn in re.findall(r"`…::(\w+)`", row):
             assert f"def {fn}(" in (tests_dir.parent / last_file).read_text(), fn
+
+
+def test_no_source_file_cites_a_document_outside_the_repository():
+    """Definitions the code cites live in the repository's docs: no "SPEC §…" / "DESIGN §…" references."""
+    root = SRC.parents[1]
+    paths = [*SRC.rglob("*.py"), *(root / "tests").rglob("*.py"), *(root / "configs").rglob("*.yaml"),
+             *(root / "benchmarks").rglob("*.py")]
+    checkers = {"tests/test_architecture.py", "tests/test_docs.py"}  # they name the pattern they look for
+    bad = [str(p.relative_to(root)) for p in paths
+           if str(p.relative_to(root)) not in checkers and re.search(r"\b(SPEC|DESIGN) §", p.read_text())]
+    assert not bad, bad
