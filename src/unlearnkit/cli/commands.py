@@ -131,6 +131,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 # calibrate, reliability, sweep
 
 
+def cmd_attack(args: argparse.Namespace) -> int:
+    from unlearnkit.config import load_config
+    from unlearnkit.recipes.attack import AttackRunConfig, attack_run
+    from unlearnkit.results.store import Run
+
+    extra = [f"attacks=[{args.attacks}]"] if args.attacks else []
+    cfg = load_config(AttackRunConfig, config_file(args), [*overrides_of(args), *extra])
+    out = attack_run(Run.resolve(args.run), cfg, say=say)
+    say("\n" + out.table)
+    say(f"\nresults: {out.run.layout.root}  (attacks.json, table.md, results/<entry>__<attack>/)")
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from unlearnkit.analysis.calibration import CalibrationConfig
     from unlearnkit.config import load_config

@@ -16,6 +16,7 @@ from unlearnkit import __version__
 from unlearnkit.cli import choices
 from unlearnkit.cli.catalogue import LISTINGS
 from unlearnkit.cli.commands import (
+    cmd_attack,
     cmd_calibrate,
     cmd_data_build,
     cmd_eval,
@@ -166,6 +167,13 @@ def _add_comparison(sub) -> None:
             description="For every method of a finished run, find the largest α whose retain metric keeps "
                         "τ · metric(θ_o), evaluate θ(α), and print the calibrated table beside the uncalibrated one. "
                         "Overrides: tau=0.9 metric=retain.es_exact tol=1e-3.")
+    command(sub, "attack", _fill_attack,
+            help="attack every θ_u of a finished run (relearning, quantization, prompts): how much forgetting survives",
+            description="Original, Retrain and every saved θ_u of a finished run, unattacked and under each attack "
+                        "(`unlearnkit ls attacks`), measured on the half of the forget set the attacker did not "
+                        "train on; prints the recovery (m_attacked − m_u) / (m_o − m_u) per attack and the worst "
+                        "case. Overrides: attacks=[relearn,quant4] attack_params.relearn.steps=20 "
+                        "metrics=[es,prob,truth_ratio,rouge] recovery_metric=prob seed=1.")
     command(sub, "reliability", _fill_config(cmd_reliability),
             help="metric reliability: Pearson correlation before/after red-team interventions",
             description="Build a pool of models (methods × strengths × checkpoints), apply each intervention "
@@ -190,6 +198,12 @@ def _fill_config(handler: Callable, run: bool = False) -> Callable[[argparse.Arg
         p.set_defaults(func=handler)
 
     return fill
+
+
+def _fill_attack(p: argparse.ArgumentParser) -> None:
+    _fill_config(cmd_attack, run=True)(p)
+    p.add_argument("--attacks", metavar="A,B", help="attacks to run (default: relearn, quant8, quant4, jailbreak, "
+                   "paraphrase); same as attacks=[A,B]")
 
 
 def _fill_unlearn(ul: argparse.ArgumentParser) -> None:

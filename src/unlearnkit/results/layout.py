@@ -13,6 +13,7 @@ else builds paths inside a run directory. A run lives in ``$UNLEARNKIT_HOME/runs
     logs/<entry>.json        training log of the entry
     summary.json, table.md   the run's tables (row → entries, columns → metrics) and their text
     calibration/<setting>/   calibrated entries (a nested run layout: results/<entry>/ …)
+    attacks/<setting>/       attacked entries (`unlearnkit attack`; a nested run layout)
     trackers/                experiment-tracker logs (tracker=tensorboard|wandb|mlflow), one session per entry
     report.html              the run's self-contained HTML report (`unlearnkit report`, report=true)
     <files>                  run-level artefacts (curves, plots): :meth:`RunLayout.file`
@@ -64,6 +65,9 @@ def entry_name(method: str, seed: int, group: str = "") -> str:
     safe = method.replace("+", "_plus_").replace("@", "_at_").replace("=", "-")
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", safe)
     return f"{group}__{safe}__s{seed}" if group else f"{safe}__s{seed}"
+
+
+NESTED_GROUPS = ("calibration", "attacks")  # the folders of a run that hold nested runs
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,13 @@ class RunLayout:
         return self.root / "logs" / f"{check_run_name(entry, 'entry name')}.json"
 
     def calibration(self, setting: str) -> RunLayout:
-        return RunLayout(self.root / "calibration" / check_run_name(setting, "calibration setting"))
+        return self.nested("calibration", setting)
+
+    def nested(self, group: str, setting: str) -> RunLayout:
+        """A nested run: ``<group>/<setting>/`` (group: one of :data:`NESTED_GROUPS`)."""
+        if group not in NESTED_GROUPS:
+            raise ValueError(f"unknown nested-run group {group!r}")
+        return RunLayout(self.root / group / check_run_name(setting, f"{group} setting"))
 
     @property
     def trackers(self) -> Path:

@@ -49,7 +49,7 @@ from unlearnkit.io import (
     read_jsonl,
 )
 from unlearnkit.results.index import MetricRow, RunIndex
-from unlearnkit.results.layout import RunLayout, check_run_name, runs_root
+from unlearnkit.results.layout import NESTED_GROUPS, RunLayout, check_run_name, runs_root
 
 Status = Literal["done", "failed", "changed", "missing"]
 
@@ -153,9 +153,10 @@ class Run:
         run._register(config, None)
         return run
 
-    def child(self, kind: str, setting: str, config: dict | None = None) -> Run:
-        """A run nested in this one's directory (e.g. a calibration setting of a finished run)."""
-        layout = self.layout.calibration(setting)
+    def child(self, kind: str, setting: str, config: dict | None = None, group: str = "calibration") -> Run:
+        """A run nested in this one's directory under ``<group>/<setting>/`` (a calibration setting, an attack
+        setting of a finished run)."""
+        layout = self.layout.nested(group, setting)
         run = Run(layout, kind, f"{self.name}~{setting}", parent=self.name)
         run._register(config, None)
         return run
@@ -432,10 +433,10 @@ def reindex_run(root: Path, parent: str | None = None) -> int:
                                                                         if k in ("method", "seed", "group")})
             run._index(info, "failed", fail.get("error"), None, None, {})
             n += 1
-    cal = root / "calibration"
-    if cal.is_dir():
-        for sub in sorted(cal.iterdir()):
-            n += reindex_run(sub, run.name)
+    for group in NESTED_GROUPS:
+        if (root / group).is_dir():
+            for sub in sorted((root / group).iterdir()):
+                n += reindex_run(sub, run.name)
     return n
 
 
