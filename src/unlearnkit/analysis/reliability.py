@@ -131,11 +131,14 @@ def measure(model, tokenizer, records: list[dict], role: str, question: Callable
 
 
 def measure_conditions(model, tokenizer, sets: dict[str, list[dict]], forget_train: list[dict], cfg: ReliabilityConfig,
-                       say: Callable[[str], None] = lambda s: None) -> dict[str, dict[str, dict[str, float]]]:
-    """condition ("none" or an intervention) → role (forget / retain) → metric → mean value."""
+                       say: Callable[[str], None] = lambda s: None, *,
+                       retain_train: list[dict] | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """condition ("none" or an intervention) → role (forget / retain) → metric → mean value (``retain_train``: the
+    retain records a benign-relearning attack trains on)."""
     out: dict[str, dict] = {}
     for cond in ("none", *cfg.interventions):
-        t = AttackTarget(model, tokenizer, sets, forget_train, cfg.seed, cfg.precision)
+        t = AttackTarget(model, tokenizer, sets, forget_train, cfg.seed, cfg.precision,
+                         retain_train=list(retain_train or []))
         if cond != "none":
             t = apply_attack(cond, t, attack_params(cfg, cond))
         out[cond] = {role: measure(t.model, tokenizer, recs, role, t.question(role), cfg.metrics,
@@ -144,9 +147,9 @@ def measure_conditions(model, tokenizer, sets: dict[str, list[dict]], forget_tra
 
 
 def attack_params(cfg: ReliabilityConfig, name: str) -> dict | StrictModel | None:
-    """The study's knobs of an attack (relearn: ``cfg.relearn``; noise: ``cfg.noise_rate``); other attacks run at
-    their defaults."""
-    return {"relearn": cfg.relearn, "noise": {"rate": cfg.noise_rate}}.get(name)
+    """The study's knobs of an attack (relearn, relearn_benign: ``cfg.relearn``; noise: ``cfg.noise_rate``); other
+    attacks run at their defaults."""
+    return {"relearn": cfg.relearn, "relearn_benign": cfg.relearn, "noise": {"rate": cfg.noise_rate}}.get(name)
 
 
 def correlations(values: dict, names: list[str], metrics: list[str], interventions: list[str]):

@@ -8,8 +8,8 @@ knobs and source in that file's docstring. Two kinds:
   (a jailbreak wrapper, the paraphrase, token noise, …).
 
 Every attack is a function ``apply(target, params) -> target`` over an :class:`AttackTarget`: the model,
-its tokenizer, the evaluation sets (role → records), the forget records an attacker may train on, a seed
-and the training precision. :func:`get_attack` resolves a name; :func:`attack_specs` lists them all
+its tokenizer, the evaluation sets (role → records), the forget records an attacker may train on, a seed,
+the training precision and the retain records a benign-relearning attacker may train on. :func:`get_attack` resolves a name; :func:`attack_specs` lists them all
 (``unlearnkit ls attacks``). The metric-reliability study (``unlearnkit reliability``) applies its
 interventions through this registry, so each intervention has one implementation.
 """
@@ -41,6 +41,7 @@ class AttackTarget:
     seed: int = 0
     precision: str = "auto"  # training precision of weight attacks that train (as a method's `precision`)
     questions: dict[str, Question] = field(default_factory=dict)  # role → question(i, record); absent: original
+    retain_train: list[dict] = field(default_factory=list)  # retain records an attacker may train on (relearn_benign)
 
     def question(self, role: str) -> Question:
         return self.questions.get(role, original_question)

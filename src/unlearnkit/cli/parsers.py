@@ -202,8 +202,8 @@ def _fill_config(handler: Callable, run: bool = False) -> Callable[[argparse.Arg
 
 def _fill_attack(p: argparse.ArgumentParser) -> None:
     _fill_config(cmd_attack, run=True)(p)
-    p.add_argument("--attacks", metavar="A,B", help="attacks to run (default: relearn, quant8, quant4, jailbreak, "
-                   "paraphrase); same as attacks=[A,B]")
+    p.add_argument("--attacks", metavar="A,B", help="attacks to run (default: relearn, relearn_benign, quant8, quant4, "
+                   "jailbreak, paraphrase); same as attacks=[A,B]")
 
 
 def _fill_unlearn(ul: argparse.ArgumentParser) -> None:

@@ -35,7 +35,7 @@ from unlearnkit.results.store import EntryInfo, Metric, Run
 from unlearnkit.results.tables import format_table
 
 Say = Callable[[str], None]
-DEFAULT_ATTACKS = ("relearn", "quant8", "quant4", "jailbreak", "paraphrase")
+DEFAULT_ATTACKS = ("relearn", "relearn_benign", "quant8", "quant4", "jailbreak", "paraphrase")  # incontext: set k to fit the context
 PROTOCOL = "halves-by-position-v1"  # the split; in every entry's hash
 
 
@@ -192,9 +192,8 @@ def _params(cfg: AttackRunConfig, cond: str) -> dict:
 
 def _measure_and_write(ctx: Attacking, info: EntryInfo, model, tok, cond: str) -> None:
     cfg, h = ctx.cfg, ctx.halves
-    target = AttackTarget(model, tok, h.sets, forget_train=h.train, seed=cfg.seed, precision=str(ctx.run_cfg.defaults.get("precision", "auto")))
-    if hasattr(target, "retain_train"):
-        target.retain_train = h.retain_train
+    target = AttackTarget(model, tok, h.sets, forget_train=h.train, seed=cfg.seed,
+                          precision=str(ctx.run_cfg.defaults.get("precision", "auto")), retain_train=h.retain_train)
     if cond != "none":
         target = apply_attack(cond, target, _params(cfg, cond))
     metrics = {}

@@ -126,7 +126,8 @@ def measure_model(study: Study, name: str, path: str, sets: dict, forget_train: 
         if run.status(info) == "done":
             return run.record(name).extra["conditions"]
         model, tok = load_model(path, dtype=resolve_dtype(cfg.dtype, path))
-        conds = measure_conditions(model, tok, sets, forget_train, cfg)
+        conds = measure_conditions(model, tok, sets, forget_train, cfg,
+                                   retain_train=study.src.split(RETAIN_OF[cfg.forget]))
         flat = {f"{role}.{met}@{c}": Metric(v, len(sets[role]), None)
                 for c, roles in conds.items() for role, mets in roles.items() for met, v in mets.items()}
         run.write(info, flat, provenance=provenance(cfg.model_dump(), model=path), extra={"conditions": conds})
