@@ -120,3 +120,19 @@ def test_a_run_without_saved_models_names_the_setting_that_keeps_them(finished, 
     monkeypatch.setattr(A, "is_saved_model", lambda d: False)
     with pytest.raises(UnlearnkitError, match="ga__s0 has no saved θ_u .*rerun it with save_models=true"):
         attack_run(finished, AttackRunConfig(attacks=["quant8"], metrics=["es"]), say=lambda s: None)
+
+
+def test_run_with_attacks_prints_the_recovery_table_and_keeps_its_name(finished, capsys):
+    """`unlearnkit run attacks=[quant8]`: after the run, every entry attacked and the recovery table printed; the
+    option does not change the run's name (it says how to run, not what is computed); an unknown attack is refused
+    before anything runs."""
+    from unlearnkit.cli.commands import _after_run
+    from unlearnkit.recipes.lm import RunConfig, run_name
+
+    cfg = RunConfig.model_validate({**finished.config(), "attacks": ["quant8"]})
+    _after_run(cfg, finished)
+    out = capsys.readouterr().out
+    assert "Attacked (recovery" in out and "recovery quant8" in out and "ga__s0" in out
+    assert run_name(RunConfig()) == run_name(RunConfig(attacks=["quant8", "relearn"]))
+    with pytest.raises(Exception, match="unknown attack 'telepathy'; known: "):
+        RunConfig(attacks=["telepathy"])

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from unlearnkit.config import StrictModel
+from unlearnkit.errors import UnlearnkitError
 from unlearnkit.registry import Registry, import_modules
 
 Question = Callable[[int, dict], str]
@@ -92,6 +93,15 @@ def get_attack(name: str) -> AttackSpec:
 def attack_specs() -> list[AttackSpec]:
     load_all()
     return [spec for _, spec in ATTACKS.items()]
+
+
+def check_names(names: list[str]) -> list[str]:
+    """``names`` if every one is a registered attack; else the one-line error listing the known ones."""
+    known = [a.name for a in attack_specs()]
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise UnlearnkitError(f"unknown attack {bad[0]!r}; known: {', '.join(known)}")
+    return names
 
 
 def apply_attack(name: str, target: AttackTarget, params: StrictModel | dict | None = None) -> AttackTarget:

@@ -86,15 +86,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = run_benchmark(cfg, say=say, retry_failed=args.retry_failed)
     say("")
     say(out.table)
-    if cfg.calibrate:
-        from unlearnkit.recipes.calibrate import calibrate_run
-
-        _say_calibrated(cfg.calibration, calibrate_run(out.run, cfg.calibration, say=say))
+    _after_run(cfg, out.run)
     say(f"\nresults: {out.run.layout.root}  (table.md, results/<entry>/results.json, logs/, models/; "
         f"`unlearnkit runs show {out.run.name}`)")
     if cfg.report:
         _say_report(out.run)
     return 1 if out.failures else 0
+
+
+def _after_run(cfg, run) -> None:
+    """``calibrate=true`` and ``attacks=[…]`` of a finished run."""
+    if cfg.calibrate:
+        from unlearnkit.recipes.calibrate import calibrate_run
+
+        _say_calibrated(cfg.calibration, calibrate_run(run, cfg.calibration, say=say))
+    if cfg.attacks:
+        from unlearnkit.recipes.attack import AttackRunConfig, attack_run
+
+        say("\nAttacked (recovery of the forgetting; docs/attacks.md):\n" +
+            attack_run(run, AttackRunConfig(attacks=cfg.attacks), say=say).table)
 
 
 def cmd_run_vision(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from unlearnkit.attacks import AttackTarget, apply_attack, attack_specs, get_attack
+from unlearnkit.attacks import AttackTarget, apply_attack, check_names, get_attack
 from unlearnkit.config import Seed, StrictModel
 from unlearnkit.data.tofu import RETAIN_OF
 from unlearnkit.errors import UnlearnkitError
@@ -52,11 +52,10 @@ class AttackRunConfig(StrictModel):
     @field_validator("attacks")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
-        known = [a.name for a in attack_specs()]
-        bad = [a for a in v if a not in known]
-        if bad:
-            raise ValueError(f"unknown attack {bad[0]!r}; known: {', '.join(known)}")
-        return v
+        try:
+            return check_names(v)
+        except UnlearnkitError as e:
+            raise ValueError(str(e)) from None
 
     @model_validator(mode="after")
     def _consistent(self) -> AttackRunConfig:

@@ -59,6 +59,8 @@ class RunConfig(StrictModel):
                                      "after another) or ray (one task each); results are the same")
     save_models: bool = True
     calibrate: bool = Field(False, description="after the run, calibrate every method by model mixing")
+    attacks: list[str] = Field(default_factory=list, description="after the run, attack every entry with these "
+                               "attacks of `unlearnkit ls attacks` and print the recovery table (`unlearnkit attack`)")
     calibration: CalibrationConfig = CalibrationConfig()
     continual: int = Field(1, ge=1, le=1000, description="continual unlearning: split the forget set into this many "
                            "requests (by subject) applied one after another; 1 = a normal run")
@@ -89,6 +91,16 @@ class RunConfig(StrictModel):
             except UnlearnkitError:
                 pass  # reported by the field validator
         return data
+
+    @field_validator("attacks")
+    @classmethod
+    def _known_attacks(cls, v: list[str]) -> list[str]:
+        from unlearnkit.attacks import check_names
+
+        try:
+            return check_names(v)
+        except UnlearnkitError as e:
+            raise ValueError(str(e)) from None
 
     @field_validator("task")
     @classmethod
@@ -164,7 +176,7 @@ class RunConfig(StrictModel):
 
 
 def run_name(cfg: RunConfig) -> str:
-    exclude = {"name", "calibrate", "calibration", "report", "tracker", "executor", "intervals"}  # how to run or show it
+    exclude = {"name", "calibrate", "calibration", "report", "tracker", "executor", "intervals", "attacks"}  # how to run or show it
     exclude |= {"continual"} if cfg.continual == 1 else set()  # k = 1: the normal run
     prefix = "lm" if cfg.task == "tofu" else cfg.task
     return cfg.name or f"{prefix}-{cfg.forget}-{content_hash(cfg.model_dump(exclude=exclude))}"
