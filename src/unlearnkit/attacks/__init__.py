@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator
 
 from unlearnkit.config import StrictModel
 from unlearnkit.errors import UnlearnkitError
@@ -102,6 +104,17 @@ def check_names(names: list[str]) -> list[str]:
     if bad:
         raise UnlearnkitError(f"unknown attack {bad[0]!r}; known: {', '.join(known)}")
     return names
+
+
+def _valid_names(names: list[str]) -> list[str]:
+    try:
+        return check_names(names)
+    except UnlearnkitError as e:
+        raise ValueError(str(e)) from None
+
+
+# A config field naming attacks of the registry (checked when the config is validated).
+AttackNames = Annotated[list[str], AfterValidator(_valid_names)]
 
 
 def apply_attack(name: str, target: AttackTarget, params: StrictModel | dict | None = None) -> AttackTarget:

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from unlearnkit.attacks import AttackTarget, apply_attack, check_names, get_attack
+from unlearnkit.attacks import AttackNames, AttackTarget, apply_attack, get_attack
 from unlearnkit.config import Seed, StrictModel
 from unlearnkit.data.tofu import RETAIN_OF
 from unlearnkit.errors import UnlearnkitError
@@ -40,7 +40,7 @@ PROTOCOL = "halves-by-position-v1"  # the split; in every entry's hash
 
 
 class AttackRunConfig(StrictModel):
-    attacks: list[str] = Field(default_factory=lambda: list(DEFAULT_ATTACKS), min_length=1,
+    attacks: AttackNames = Field(default_factory=lambda: list(DEFAULT_ATTACKS), min_length=1,
                                description="attacks of the registry (`unlearnkit ls attacks`)")
     metrics: list[str] = Field(default_factory=lambda: ["es", "prob", "truth_ratio"], min_length=1,
                                description="forget / retain metrics measured (the task's reliability metrics)")
@@ -48,14 +48,6 @@ class AttackRunConfig(StrictModel):
     attack_params: dict[str, dict[str, Any]] = Field(default_factory=dict, description="knobs per attack")
     max_new_tokens: int = Field(48, ge=1, description="generation length of ROUGE-L (metrics=[…, rouge])")
     seed: Seed = 0
-
-    @field_validator("attacks")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        try:
-            return check_names(v)
-        except UnlearnkitError as e:
-            raise ValueError(str(e)) from None
 
     @model_validator(mode="after")
     def _consistent(self) -> AttackRunConfig:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from unlearnkit.analysis.calibration import CalibrationConfig
+from unlearnkit.attacks import AttackNames
 from unlearnkit.config import BuildConfig, EvalDtype, Seed, StrictModel, validate
 from unlearnkit.data.prompts import PromptFormat, resolve_prompt
 from unlearnkit.engine.evaluate import EvalConfig
@@ -59,7 +60,7 @@ class RunConfig(StrictModel):
                                      "after another) or ray (one task each); results are the same")
     save_models: bool = True
     calibrate: bool = Field(False, description="after the run, calibrate every method by model mixing")
-    attacks: list[str] = Field(default_factory=list, description="after the run, attack every entry with these "
+    attacks: AttackNames = Field(default_factory=list, description="after the run, attack every entry with these "
                                "attacks of `unlearnkit ls attacks` and print the recovery table (`unlearnkit attack`)")
     calibration: CalibrationConfig = CalibrationConfig()
     continual: int = Field(1, ge=1, le=1000, description="continual unlearning: split the forget set into this many "
@@ -91,16 +92,6 @@ class RunConfig(StrictModel):
             except UnlearnkitError:
                 pass  # reported by the field validator
         return data
-
-    @field_validator("attacks")
-    @classmethod
-    def _known_attacks(cls, v: list[str]) -> list[str]:
-        from unlearnkit.attacks import check_names
-
-        try:
-            return check_names(v)
-        except UnlearnkitError as e:
-            raise ValueError(str(e)) from None
 
     @field_validator("task")
     @classmethod
