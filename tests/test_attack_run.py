@@ -136,3 +136,17 @@ def test_run_with_attacks_prints_the_recovery_table_and_keeps_its_name(finished,
     assert run_name(RunConfig()) == run_name(RunConfig(attacks=["quant8", "relearn"]))
     with pytest.raises(Exception, match="unknown attack 'telepathy'; known: "):
         RunConfig(attacks=["telepathy"])
+
+
+def test_the_report_of_an_attack_setting_shows_the_recovery_table(attacked, tmp_path):
+    """`unlearnkit report <run>~<attack setting>`: the section registered by analysis/attacks_report.py renders
+    attacks.json as an entry × attack table whose cells are the stored recoveries (4 decimals), worst case last."""
+    from unlearnkit.recipes.report import report
+
+    out, cfg, _ = attacked
+    html = (report([out.run.name], out=str(tmp_path / "r.html")).path).read_text()
+    assert "Recovery of forget es under each attack" in html
+    for a in cfg.attacks:
+        assert f">{a}" in html
+    worst = max(r for r in out.recoveries["ga__s0"].values() if r is not None)
+    assert f"{worst:.4f}" in html

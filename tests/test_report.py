@@ -240,8 +240,8 @@ def test_a_run_without_results_still_gets_a_page(tmp_path, monkeypatch):
 
 
 def test_the_report_recipe_registers_every_section_in_page_order():
-    assert [s.name for s in registered()] == ["tradeoff", "alpha_curves", "judge", "reliability", "sweep", "g_effect",
-                                              "layers", "squeezing", "continual", "vision"]
+    assert [s.name for s in registered()] == ["tradeoff", "alpha_curves", "judge", "reliability", "attacks", "sweep",
+                                              "g_effect", "layers", "squeezing", "continual", "vision"]
     assert registered()[1].figures.__module__ == "unlearnkit.analysis.calibration"
     with pytest.raises(ValueError, match="'g_effect' is registered twice"):
         register(Section("g_effect", 1, lambda rd: []))

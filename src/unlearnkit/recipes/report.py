@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unlearnkit.analysis import (  # noqa: F401 - each registers its report section
+    attacks_report,
     calibration,
     continual,
     layers,
