@@ -42,16 +42,13 @@ def quantize_rtn(w: torch.Tensor, bits: int, group_size: int | None = None) -> t
         raise UnlearnkitError("quantisation needs at least 2 bits")
     levels = 2 ** (bits - 1) - 1
     w2 = upcast(w.reshape(w.shape[0], -1) if w.dim() > 1 else w.reshape(1, -1))  # bf16 weights: scale in fp32
-    if group_size is not None:
-        return _quantize_groups(w2, levels, group_size).reshape(w.shape).to(w.dtype)
-    scale = w2.abs().amax(dim=1, keepdim=True).clamp_min(1e-12) / levels
-    q = torch.clamp(torch.round(w2 / scale), -levels, levels)
-    return (q * scale).reshape(w.shape).to(w.dtype)
+    return _quantize_groups(w2, levels, group_size or max(1, w2.shape[1])).reshape(w.shape).to(w.dtype)
 
 
 def _quantize_groups(w2: torch.Tensor, levels: int, g: int) -> torch.Tensor:
-    """``w2`` (rows × cols) quantised with one scale per contiguous group of ``g`` columns of each row. The row is
-    zero-padded to whole groups (a zero changes no group's max |w|) and the padding dropped afterwards."""
+    """``w2`` (rows × cols) quantised with one scale per contiguous group of ``g`` columns of each row (g = cols:
+    one scale per row). The row is zero-padded to whole groups (a zero changes no group's max |w|) and the padding
+    dropped afterwards."""
     rows, cols = w2.shape
     n = -(-cols // g)
     wg = torch.nn.functional.pad(w2, (0, n * g - cols)).reshape(rows, n, g)
