@@ -76,13 +76,17 @@ def answer_rows(model, input_ids, attention_mask, select, lean: bool = True):
         logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[select]
         return logits, lambda rows: rows, logits.shape[-1]
     decoder, head, softcap = parts
+    hidden = decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[select]
+    return hidden, head_logits(head, softcap), head.out_features
 
+
+def head_logits(head: torch.nn.Module, softcap: float | None):
+    """rows → logits: the output head, then the model's final-logit softcap (tanh(x / c)·c) where it has one."""
     def to_logits(rows: torch.Tensor) -> torch.Tensor:
         logits = head(rows)
         return torch.tanh(logits / softcap) * softcap if softcap else logits
 
-    hidden = decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[select]
-    return hidden, to_logits, head.out_features
+    return to_logits
 
 
 def causal_lm_loss(model, input_ids, attention_mask, labels) -> torch.Tensor:

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from unlearnkit.data.prompts import IGNORE, Encoded, collate, encode_pair, fit_to_context
-from unlearnkit.engine.data import lean_head
-from unlearnkit.engine.passes import LOGITS_BUDGET, model_context
+from unlearnkit.engine.data import head_logits, lean_head
+from unlearnkit.engine.passes import chunked_rows, model_context
 from unlearnkit.engine.precision import upcast
 from unlearnkit.errors import UnlearnkitError
 
@@ -50,20 +50,12 @@ def _lens_parts(model):
         raise UnlearnkitError(f"the logit lens needs a model whose logits are its output head applied to the decoder's "
                               f"output, and {type(model).__name__} scales or wraps them: use a plain causal LM")
     decoder, head, softcap = parts
-
-    def to_logits(rows: torch.Tensor) -> torch.Tensor:
-        logits = head(rows)
-        return torch.tanh(logits / softcap) * softcap if softcap else logits
-
-    return decoder, to_logits, final_norm(model), head.out_features
+    return decoder, head_logits(head, softcap), final_norm(model), head.out_features
 
 
-def _target_logprob(to_logits, vocab: int, rows: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
-    """log π(tgt | row) per row, the rows going to the head in chunks of at most LOGITS_BUDGET logits  # (N,)."""
-    step = max(1, LOGITS_BUDGET // max(1, vocab))
-    parts = [torch.log_softmax(upcast(to_logits(rows[s : s + step])), dim=-1).gather(1, tgt[s : s + step, None])[:, 0]
-             for s in range(0, rows.shape[0], step)]
-    return torch.cat(parts) if parts else tgt.double()
+def _target_logprob(logits: torch.Tensor, tgt: torch.Tensor) -> tuple[torch.Tensor]:
+    """(log π(tgt | row) per row of ``logits``,)."""
+    return (torch.log_softmax(upcast(logits), dim=-1).gather(1, tgt[:, None])[:, 0],)
 
 
 def _lens_batch(model, parts, items: list[Encoded], pad_id: int) -> np.ndarray:
@@ -82,7 +74,8 @@ def _lens_batch(model, parts, items: list[Encoded], pad_id: int) -> np.ndarray:
     states = [norm(h[select]) for h in out.hidden_states[:-1]] + [out.last_hidden_state[select]]  # L + 1 × (N, d)
     rows = []
     for h in states:
-        lp = _target_logprob(to_logits, vocab, h, tgt).double()
+        parts = chunked_rows(h, to_logits, vocab, tgt, _target_logprob)
+        lp = (torch.cat([p[0] for p in parts]) if parts else tgt).double()
         rows.append(torch.zeros(len(items), dtype=torch.float64, device=device).index_add_(0, sample, lp) / counts)
     return torch.stack(rows).cpu().numpy()
 

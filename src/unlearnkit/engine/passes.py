@@ -110,13 +110,17 @@ def answer_stats(model, input_ids, attention_mask, select, tgt, budget: int = LO
     """Per answer token (the True entries of ``select``, targets ``tgt``): log-prob, argmax flag, Min-K%++ z,
     computed in row chunks of at most ``budget`` logits  # 3 × (N,)."""
     rows, to_logits, vocab = answer_rows(model, input_ids, attention_mask, select)  # (N, d) hidden, or (N, vocab)
-    step = max(1, budget // max(1, vocab))
-    parts = []
-    for s in range(0, rows.shape[0], step):
-        parts.append(_row_stats(to_logits(rows[s : s + step]), tgt[s : s + step]))  # (≤ step, vocab) logits
+    parts = chunked_rows(rows, to_logits, vocab, tgt, _row_stats, budget)
     if not parts:
         return tgt.float(), tgt == tgt, tgt.float()
     return tuple(torch.cat([p[k] for p in parts]) for k in range(3))
+
+
+def chunked_rows(rows: torch.Tensor, to_logits, vocab: int, tgt: torch.Tensor, stats, budget: int = LOGITS_BUDGET):
+    """``stats(logits, tgt)`` of each chunk of ``rows``, sent to the head ``to_logits`` at most ``budget`` logits
+    (rows × vocab) at a time: one tuple of per-row tensors per chunk (none for no rows)."""
+    step = max(1, budget // max(1, vocab))
+    return [stats(to_logits(rows[s : s + step]), tgt[s : s + step]) for s in range(0, rows.shape[0], step)]
 
 
 def model_context(model) -> int | None:
