@@ -120,7 +120,7 @@ def _setting(parent: Run, cfg: AttackRunConfig, say: Say) -> Attacking:
                               "benchmark first, then attack it")
     run_cfg = RunConfig.model_validate(parent.config())
     bench = prepare_benchmark(run_cfg, say=lambda s: None)
-    known = getattr(bench.task, "reliability_metrics", ())
+    known = bench.task.reliability_metrics
     if not known:
         raise UnlearnkitError(f"task {bench.task.name} has no attack measurement yet: attack a task=tofu run")
     bad = [m for m in cfg.metrics if m not in known]
